@@ -1,0 +1,240 @@
+"""`tis-ray train|embed|cluster|sweep|export|report`: every mistake is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tis_ray.errors import TisRayError
+
+log = logging.getLogger("tis_ray")
+
+
+def _spec(args):
+    from tis_ray.spec import load_spec
+
+    return load_spec(args.spec, args.set)
+
+
+def _sampler_from_args(args) -> dict:
+    from tis_ray.spec import parse_overrides
+
+    return {"type": args.sampler, **parse_overrides(args.sampler_param)}
+
+
+def cmd_train(args) -> int:
+    """One trial (or just its clustering with --cluster-only) outside Ray."""
+    from tis_ray.io import read_json
+    from tis_ray.spec import build_spec, check_local_inputs
+    from tis_ray.trial import run_trial
+
+    spec = _spec(args)
+    sampler = _sampler_from_args(args)
+    budget = {"data_pct": args.data_pct} if args.data_pct else {"n_examples": args.n_examples} if args.n_examples else {}
+    raw = spec.model_dump(mode="json")
+    raw["grid"] = {**raw["grid"], "samplers": [sampler], "seeds": [args.seed],
+                   "data_pct": [args.data_pct] if args.data_pct else None,
+                   "n_examples": [args.n_examples] if args.n_examples else None}
+    if args.cluster_input_path:
+        raw["clustering"]["labels_path"] = args.cluster_input_path
+    spec = build_spec(raw, source=args.spec)  # validates the sampler / budget combination
+    check_local_inputs(spec)
+    out = Path(args.out)
+    config = {"spec": raw, "seed": args.seed, "budget": budget, "sampler": sampler, "indices_path": args.indices}
+    from tis_ray.clustering import load_clusters, save_clusters
+    from tis_ray.data.prepare import prepare_data
+    from tis_ray.models import load_tokenizer
+    from tis_ray.preparation import prepare_clusterings
+
+    prepared_root = out / "prepared"
+    data = prepare_data(spec, prepared_root / "data", load_tokenizer(spec.model.name, spec.model.tokenizer))
+    config["prepared"] = {"data": str(prepared_root / "data")}
+    clusters = prepare_clusterings(spec, prepared_root, data)
+    if clusters:
+        folder = next(iter(clusters.values()))
+        if args.cluster_output_path:
+            save_clusters(load_clusters(folder), args.cluster_output_path)
+            log.info("cluster labels saved to %s", args.cluster_output_path)
+        config["prepared"]["clusters"] = folder
+    elif args.cluster_only:
+        raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {sampler['type']!r}")
+    if args.cluster_only:
+        return 0
+    final = run_trial(config, out)
+    shown = {k: round(v, 4) for k, v in final.items() if k.endswith("/acc") or k.startswith("hans/")}
+    print(f"trial done: n_train={final['n_train']} {shown} -> {out / 'metrics.json'}")
+    print(f"subset: {read_json(out / 'subset.json')['sha256'][:16]}…  ({final['train_examples_per_s']:.0f} examples/s)")
+    return 0
+
+
+def cmd_embed(args) -> int:
+    """[CLS] embeddings of the spec's training set with a given model."""
+    from tis_ray.data.prepare import prepare_data
+    from tis_ray.embeddings import embed_dataset
+    from tis_ray.models import load_model, load_tokenizer
+
+    spec = _spec(args)
+    tokenizer = load_tokenizer(args.model, args.tokenizer or spec.model.tokenizer)
+    data = prepare_data(spec, Path(args.out) / "prepared", tokenizer)
+    manifest = embed_dataset(load_model(args.model), data.train, tokenizer.pad_token_id, args.out,
+                             pooling=args.pooling, batch_size=args.batch_size, dtype=args.dtype,
+                             model_name=args.model, fingerprint=data.train_fingerprint)
+    print(f"embedded {manifest['rows']} x {manifest['dim']} ({manifest['rows_per_s']:.0f} rows/s) -> {args.out}")
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    """Cluster saved embeddings and save labels (+ centers, distances)."""
+    from tis_ray.clustering import fit_clusters, save_clusters
+    from tis_ray.embeddings import load_embeddings
+    from tis_ray.io import read_json
+
+    embeddings = load_embeddings(args.embeddings)
+    if args.algorithm == "kmeans":
+        params = {"algorithm": "kmeans", "n_clusters": args.n_clusters, "method": args.method}
+    else:
+        params = {"algorithm": "dbscan", "eps": args.eps, "min_samples": args.min_samples}
+    fingerprint = read_json(Path(args.embeddings) / "manifest.json").get("fingerprint")
+    result = fit_clusters(embeddings, params, args.backend, seed=args.seed, fingerprint=fingerprint)
+    save_clusters(result, args.cluster_output_path)
+    print(f"{args.algorithm}: {result.n_clusters} clusters, {int((result.labels_ < 0).sum())} noise, "
+          f"{result.seconds:.1f} s on {result.backend} -> {args.cluster_output_path}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    """Run or resume a sweep, then export its table next to it."""
+    from tis_ray.export import export_table, write_table
+    from tis_ray.sweep import run_dir_of, run_sweep
+
+    spec = _spec(args)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    run_sweep(spec, address=address, resume=args.resume, num_cpus=args.num_cpus)
+    run_dir = run_dir_of(spec)
+    table = export_table(run_dir)
+    path = write_table(table, run_dir / "results.parquet")
+    counts = table["status"].value_counts().to_dict()
+    print(f"sweep {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; table -> {path}")
+    for _, row in table[table["status"] == "failed"].iterrows():
+        print(f"  failed {row['trial_id']} ({row['setting']}, seed {row['seed']}): {row['error']}")
+    print(f"next: tis-ray report {run_dir}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Write the tidy results table of a run directory."""
+    from tis_ray.export import export_table, write_table
+
+    table = export_table(args.run_dir, per_epoch=args.per_epoch)
+    suffix = "_epochs" if args.per_epoch else ""
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"results{suffix}.{args.format}"
+    write_table(table, out)
+    print(f"{len(table)} rows ({', '.join(f'{v} {k}' for k, v in table['status'].value_counts().items())}) -> {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Tables, figures and index.md of a run directory or exported table."""
+    from tis_ray.report import build_report
+
+    out = Path(args.out) if args.out else Path(args.source) / "report" if Path(args.source).is_dir() else Path("report")
+    index = build_report(args.source, out)
+    print(f"report -> {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the tis-ray command."""
+    parser = argparse.ArgumentParser(prog="tis-ray", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_spec(p):
+        p.add_argument("spec", help="experiment spec (YAML), e.g. experiments/demo.yaml")
+        p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override a spec field, e.g. --set train.epochs=1 (repeatable)")
+        return p
+
+    p = with_spec(sub.add_parser("train", help="one training trial"))
+    p.add_argument("--seed", type=int, default=42)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--data-pct", type=float, help="fraction of the training set, in (0, 1]")
+    budget.add_argument("--n-examples", type=int, help="absolute subset size")
+    p.add_argument("--sampler", default="random", help="random, stratified, kmeans, dbscan")
+    p.add_argument("--sampler-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="sampler parameter, e.g. mode=centroid, n_clusters=512 (repeatable)")
+    p.add_argument("--indices", help=".npy of training-set indices to train on (instead of a sampler)")
+    clusters = p.add_mutually_exclusive_group()
+    clusters.add_argument("--cluster-output-path", help="save the fitted cluster labels here")
+    clusters.add_argument("--cluster-input-path", help="reuse cluster labels saved earlier")
+    p.add_argument("--cluster-only", action="store_true", help="fit and save the clustering, then stop")
+    p.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
+    p.set_defaults(func=cmd_train)
+
+    p = with_spec(sub.add_parser("embed", help="[CLS] embeddings of the training set"))
+    p.add_argument("--model", required=True, help="checkpoint folder or hub id")
+    p.add_argument("--tokenizer", help="tokenizer, when the checkpoint has none")
+    p.add_argument("--pooling", default="cls", choices=["cls", "mean", "pooler"])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    p.add_argument("--out", required=True, help="output folder (embeddings.npy + manifest.json)")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("cluster", help="cluster saved embeddings")
+    p.add_argument("--embeddings", required=True, help="folder written by tis-ray embed")
+    p.add_argument("--algorithm", default="kmeans", choices=["kmeans", "dbscan"])
+    p.add_argument("--n-clusters", type=int, default=16)
+    p.add_argument("--method", default="refine", choices=["refine", "lloyd", "minibatch"],
+                   help="CPU KMeans: minibatch + 3 Lloyd passes (default), full Lloyd, or minibatch only")
+    p.add_argument("--eps", type=float, default=0.2)
+    p.add_argument("--min-samples", type=int, default=50)
+    p.add_argument("--backend", default="auto", choices=["auto", "cuml", "sklearn"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cluster-output-path", required=True, help="output folder")
+    p.set_defaults(func=cmd_cluster)
+
+    p = with_spec(sub.add_parser("sweep", help="run a sweep with Ray Tune"))
+    p.add_argument("--address", help="Ray cluster address ('auto' for the running cluster); default: local Ray")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    p.add_argument("--num-cpus", type=int, help="CPUs local Ray may use (default: all)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("export", help="results table of a run directory")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="parquet", choices=["parquet", "csv"])
+    p.add_argument("--per-epoch", action="store_true", help="a row per trial-epoch")
+    p.add_argument("--out", help="output file (default: RUN_DIR/results[_epochs].FORMAT)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="tables and figures of a sweep")
+    p.add_argument("source", help="run directory or exported table (.parquet / .csv)")
+    p.add_argument("--out", help="output folder (default: RUN_DIR/report)")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `tis-ray`; returns the exit status (2 for user errors)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="[tis-ray] %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(logging.WARNING)
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        return args.func(args)
+    except TisRayError as exc:
+        print(f"tis-ray: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tis-ray: interrupted; continue a sweep with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

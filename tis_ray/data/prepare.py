@@ -1,0 +1,73 @@
+"""Load and tokenize every split once, and describe the result in a manifest that trials read.
+
+A sweep prepares its data in the driver; each trial then opens the cached Arrow files named in the
+manifest instead of reading and tokenizing the raw data again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset, load_from_disk
+
+from tis_ray.data.loaders import HANS_COLUMNS, load_data
+from tis_ray.data.tokenize import fingerprint_dataset, tokenize_cached
+from tis_ray.io import read_json, write_json
+from tis_ray.spec import SweepSpec
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "data.json"
+
+
+@dataclass
+class PreparedData:
+    """Tokenized train and evaluation sets, the HANS metadata, and the training set's fingerprint."""
+
+    train: Dataset
+    eval_sets: dict[str, Dataset]
+    hans_meta: pd.DataFrame | None
+    train_fingerprint: str
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        return np.asarray(self.train["label"], dtype=np.int64)
+
+
+def prepare_data(spec: SweepSpec, root: str | Path, tokenizer) -> PreparedData:
+    """Return the spec's data tokenized into `root` (reused when already there), writing root/data.json."""
+    root = Path(root)
+    data = load_data(spec.data, spec.eval_sets)
+    fingerprint = fingerprint_dataset(data.train)
+    tokenized = root / "tokenized"
+    max_len = spec.data.max_seq_length
+    train = tokenize_cached(data.train, tokenizer, max_len, tokenized, fingerprint)
+    evals = {name: tokenize_cached(ds, tokenizer, max_len, tokenized) for name, ds in data.eval_sets.items()}
+    hans_meta = None
+    if "hans" in data.eval_sets:
+        hans_meta = data.eval_sets["hans"].select_columns(list(HANS_COLUMNS)).to_pandas()
+        hans_meta.to_parquet(root / "hans_meta.parquet")
+    write_json(root / MANIFEST, {
+        "train": train.cache_files[0]["filename"].rsplit("/", 1)[0],
+        "eval_sets": {name: ds.cache_files[0]["filename"].rsplit("/", 1)[0] for name, ds in evals.items()},
+        "hans_meta": str(root / "hans_meta.parquet") if hans_meta is not None else None,
+        "train_fingerprint": fingerprint,
+        "n_train": len(train),
+    })
+    return PreparedData(train, evals, hans_meta, fingerprint)
+
+
+def open_prepared(root: str | Path) -> PreparedData:
+    """Return the PreparedData described by root/data.json without touching the raw data."""
+    manifest = read_json(Path(root) / MANIFEST)
+    meta = manifest["hans_meta"]
+    return PreparedData(
+        train=load_from_disk(manifest["train"]),
+        eval_sets={name: load_from_disk(path) for name, path in manifest["eval_sets"].items()},
+        hans_meta=pd.read_parquet(meta) if meta else None,
+        train_fingerprint=manifest["train_fingerprint"],
+    )

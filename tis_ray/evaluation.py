@@ -1,0 +1,60 @@
+"""MNLI accuracy and HANS accuracy per heuristic and subcase, with predictions in HANS's official format.
+
+Predictions are mapped to labels through the model's own id2label, never by position: published MNLI
+checkpoints disagree on label order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from tis_ray.data import MNLI_LABELS
+from tis_ray.io import write_text
+
+HANS_HEURISTICS = ("lexical_overlap", "subsequence", "constituent")
+
+
+def predicted_names(pred_ids: np.ndarray, id2label: dict) -> np.ndarray:
+    """Return the lower-case label name of each predicted model id."""
+    names = {int(k): str(v).lower() for k, v in id2label.items()}
+    return np.array([names[int(i)] for i in pred_ids])
+
+
+def mnli_metrics(prefix: str, pred_ids: np.ndarray, gold: np.ndarray, id2label: dict) -> Iterator[tuple[str, float]]:
+    """Yield (f'{prefix}/acc', accuracy) for 3-way predictions against gold MNLI label ids."""
+    gold_names = np.array(MNLI_LABELS)[np.asarray(gold)]
+    yield f"{prefix}/acc", float(np.mean(predicted_names(pred_ids, id2label) == gold_names))
+
+
+def hans_metrics(pred_ids: np.ndarray, gold: np.ndarray, heuristics: list[str], subcases: list[str],
+                 id2label: dict) -> Iterator[tuple[str, float]]:
+    """Yield HANS accuracies: overall, per heuristic on gold-entailed and gold-non-entailed, per subcase.
+
+    A 3-way prediction counts as entailment when its label name is 'entailment', else non-entailment.
+    Gold labels are 0 entailment, 1 non-entailment.
+    """
+    correct = (predicted_names(pred_ids, id2label) != "entailment").astype(int) == np.asarray(gold)
+    heuristics, subcases, gold = np.asarray(heuristics), np.asarray(subcases), np.asarray(gold)
+    yield "hans/acc", float(correct.mean())
+    for heuristic in HANS_HEURISTICS:
+        for gold_id, kind in ((0, "entailed"), (1, "non_entailed")):
+            mask = (heuristics == heuristic) & (gold == gold_id)
+            if mask.any():
+                yield f"hans/{heuristic}/{kind}", float(correct[mask].mean())
+    for subcase in sorted(set(subcases.tolist())):
+        yield f"hans_subcase/{subcase}", float(correct[subcases == subcase].mean())
+
+
+def hans_prediction_labels(pred_ids: np.ndarray, id2label: dict) -> list[str]:
+    """Return entailment / non-entailment for each 3-way prediction."""
+    return ["entailment" if n == "entailment" else "non-entailment" for n in predicted_names(pred_ids, id2label)]
+
+
+def write_hans_predictions(path: str | Path, pair_ids: list[str], pred_ids: np.ndarray, id2label: dict) -> Path:
+    """Write predictions as HANS's evaluate_heur_output.py reads them: 'pairID,gold_label' then a line per pair."""
+    lines = ["pairID,gold_label"] + [f"{pid},{label}" for pid, label in
+                                     zip(pair_ids, hans_prediction_labels(pred_ids, id2label), strict=True)]
+    return write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,123 @@
+"""A run directory -> one tidy table (a row per trial, or per trial-epoch), with no live Ray.
+
+Reads Tune's per-trial JSON files (params.json, result.json, error.txt) directly: Tune's own
+ExperimentAnalysis would unpickle trial state, and the run directory alone must be enough.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from tis_ray.errors import TisRayError
+from tis_ray.samplers import sampler_label
+
+KEY_COLUMNS = ["trial_id", "status", "setting", "sampler", "sampler_params", "overrides", "seed", "data_pct",
+               "n_examples", "n_train", "epoch"]
+TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "date", "time_this_iter_s",
+                    "time_total_s", "pid", "hostname", "time_since_restore", "iterations_since_restore", "final",
+                    "trial_id", "config", "logdir"}
+
+
+def _read_results(path: Path) -> list[dict]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a killed process
+                continue
+    return rows
+
+
+def _last_error(trial_dir: Path) -> str | None:
+    error = trial_dir / "error.txt"
+    if not error.is_file():
+        return None
+    lines = [line.strip() for line in error.read_text().splitlines() if line.strip()]
+    return lines[-1] if lines else "failed"
+
+
+def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
+    params = json.loads((trial_dir / "params.json").read_text())
+    results = _read_results(trial_dir / "result.json")
+    by_epoch: dict[int, dict] = {}
+    for row in results:  # a retried trial reports its epochs again: the last attempt wins
+        if "epoch" in row:
+            by_epoch[int(row["epoch"])] = row
+    completed = any(row.get("final") for row in by_epoch.values())
+    error = None if completed else _last_error(trial_dir)
+    sampler = params.get("sampler") or {"type": "random"}
+    overrides = params.get("overrides") or {}
+    budget = params.get("budget") or {}
+    base = {
+        "trial_id": trial_dir.name,
+        "status": "completed" if completed else ("failed" if error else "incomplete"),
+        "error": error,
+        "setting": sampler_label(sampler) + "".join(f" {k}={v}" for k, v in sorted(overrides.items())),
+        "sampler": sampler["type"],
+        "sampler_params": json.dumps({k: v for k, v in sampler.items() if k != "type"}, sort_keys=True),
+        "overrides": json.dumps(overrides, sort_keys=True),
+        "seed": params.get("seed"),
+        "data_pct": budget.get("data_pct"),
+        "n_examples": budget.get("n_examples"),
+    }
+    epochs = [by_epoch[e] for e in sorted(by_epoch)]
+    if not per_epoch:
+        epochs = epochs[-1:]
+    if not epochs:
+        return [base]
+    return [{**base, **{k: v for k, v in row.items() if k not in TUNE_BOOKKEEPING and k not in base}}
+            for row in epochs]
+
+
+def trial_dirs(run_dir: str | Path) -> list[Path]:
+    """Return the trial folders of a run directory (those holding Tune's params.json)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TisRayError(f"{run_dir}: no such run directory")
+    return sorted(p.parent for p in run_dir.glob("*/params.json"))
+
+
+def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
+    """Return the tidy results table of a finished, interrupted or resumed run directory."""
+    dirs = trial_dirs(run_dir)
+    if not dirs:
+        raise TisRayError(f"{run_dir}: no trials found (expected */params.json written by Ray Tune)")
+    rows = [row for d in dirs for row in _trial_rows(d, per_epoch)]
+    table = pd.DataFrame(rows)
+    for column in KEY_COLUMNS:
+        if column not in table:
+            table[column] = None
+    order = [c for c in ["setting", "data_pct", "n_examples", "seed", "epoch"] if table[c].notna().any()]
+    table = table.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
+    return table[KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]]
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write `table` as Parquet or CSV (by suffix) via write-then-rename; returns the path."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".csv":
+        table.to_csv(tmp, index=False)
+    elif path.suffix == ".parquet":
+        table.to_parquet(tmp, index=False)
+    else:
+        raise TisRayError(f"{path}: export writes .parquet or .csv")
+    tmp.replace(path)
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Return an exported table (.parquet or .csv), or the export of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        return export_table(path, per_epoch=True)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise TisRayError(f"{path}: expected a run directory, a .parquet or a .csv table")
+

@@ -1,0 +1,91 @@
+"""Batched forward passes shared by evaluation and embedding: length-sorted batches, dynamic padding."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from tis_ray.errors import TisRayError
+
+INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def resolve_precision(precision: str) -> str:
+    """Return fp32 / fp16 / bf16 for a requested precision; auto picks bf16 or fp16 on CUDA, fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        if not cuda:
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision in ("fp16", "bf16") and not cuda:
+        raise TisRayError(f"train.precision {precision} needs a CUDA GPU; none is visible (use auto or fp32)")
+    return precision
+
+
+def autocast(device: torch.device, precision: str):
+    """Return the autocast context for `precision` on `device` (a no-op context for fp32)."""
+    if precision == "fp32" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def pad_batch(columns: dict[str, list], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad the token columns of one batch to its longest row; `label` becomes `labels`."""
+    ids = columns["input_ids"]
+    width = max(len(row) for row in ids)
+    out = {}
+    for name in INPUT_COLUMNS:
+        if name not in columns:
+            continue
+        fill = pad_id if name == "input_ids" else 0
+        matrix = np.full((len(ids), width), fill, dtype=np.int64)
+        for i, row in enumerate(columns[name]):
+            matrix[i, : len(row)] = row
+        out[name] = torch.from_numpy(matrix)
+    if "label" in columns:
+        out["labels"] = torch.as_tensor(columns["label"], dtype=torch.long)
+    return out
+
+
+class PairCollator:
+    """Data collator for the HF Trainer: keeps model inputs and labels, pads dynamically."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        keys = [k for k in (*INPUT_COLUMNS, "label") if k in features[0]]
+        return pad_batch({k: [f[k] for f in features] for k in keys}, self.pad_id)
+
+
+def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Return row-index batches, longest rows first, so each batch pads to similar lengths."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def forward_batches(model, tokenized, pad_id: int, batch_size: int, precision: str = "fp32",
+                    **forward_kwargs) -> Iterator[tuple[np.ndarray, object, torch.Tensor]]:
+    """Yield (row indices, model outputs, attention mask) for length-sorted batches under inference mode."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), autocast(device, precision):
+            for rows in length_sorted_batches(tokenized["length"], batch_size):
+                batch = pad_batch(tokenized.select_columns(list(INPUT_COLUMNS))[rows], pad_id)
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                yield rows, model(**batch, **forward_kwargs), batch["attention_mask"]
+    finally:
+        model.train(was_training)
+
+
+def predict_ids(model, tokenized, pad_id: int, batch_size: int, precision: str = "fp32") -> np.ndarray:
+    """Return the model's argmax output id for every row, in row order."""
+    predictions = np.empty(len(tokenized), dtype=np.int64)
+    for rows, outputs, _ in forward_batches(model, tokenized, pad_id, batch_size, precision):
+        predictions[rows] = outputs.logits.argmax(-1).cpu().numpy()
+    return predictions

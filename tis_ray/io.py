@@ -1,0 +1,72 @@
+"""Atomic, pickle-free file writing and reading shared by every module that writes results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _atomic_write(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write `data` as indented JSON via write-then-rename; returns the path."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
+    return _atomic_write(Path(path), lambda h: h.write(text.encode()))
+
+
+def read_json(path: str | Path) -> Any:
+    """Return the parsed JSON content of `path`."""
+    return json.loads(Path(path).read_text())
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` via write-then-rename; returns the path."""
+    return _atomic_write(Path(path), lambda h: h.write(text.encode()))
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Save a numeric array as .npy (never pickled) via write-then-rename; returns the path."""
+    array = np.asarray(array)
+    if array.dtype == object:
+        raise TypeError("refusing to save an object array: .npy files here are pickle-free")
+    return _atomic_write(Path(path), lambda h: np.save(h, array, allow_pickle=False))
+
+
+def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """Load a .npy file without ever unpickling; `mmap=True` maps it read-only instead of reading it."""
+    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+
+
+def sha256_of_indices(indices: np.ndarray) -> str:
+    """Return the hex sha256 of an index array as little-endian int64 (order matters)."""
+    return hashlib.sha256(np.ascontiguousarray(indices, dtype="<i8").tobytes()).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

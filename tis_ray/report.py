@@ -1,0 +1,295 @@
+"""The original study's tables and figures from any sweep: per seed, mean +- std, paired vs random, epochs.
+
+Seed variance is shown, never hidden: every mean carries its std and the number of seeds behind it, a cell
+with fewer seeds than the grid says so, and the paired table tells whether a sampler's gain over random
+at the same budget and seed stands out from seed noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from tis_ray.errors import TisRayError  # noqa: E402
+from tis_ray.export import read_table  # noqa: E402
+from tis_ray.io import write_text  # noqa: E402
+
+HEURISTICS = (("lexical_overlap", "LO"), ("subsequence", "SUB"), ("constituent", "CONS"))
+MNLI = (("mnli_m/acc", "MNLI-m"), ("mnli_mm/acc", "MNLI-mm"))
+HANS = tuple((f"hans/{h}/{kind}", f"HANS {'E' if kind == 'entailed' else 'NE'} {short}")
+             for kind in ("entailed", "non_entailed") for h, short in HEURISTICS)
+GROUP = ["setting", "budget"]
+
+
+def _budget(row) -> float:
+    if pd.notna(row.get("data_pct")):
+        return round(100 * float(row["data_pct"]), 4)
+    if pd.notna(row.get("n_examples")):
+        return float(row["n_examples"])
+    return float("nan")
+
+
+def budget_name(table: pd.DataFrame) -> str:
+    """Return the label of the budget axis: data % or n examples."""
+    return "data %" if table["data_pct"].notna().any() else "n examples" if table["n_examples"].notna().any() else "subset"
+
+
+def final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per trial (its last epoch) with a numeric `budget` column."""
+    table = table.copy()
+    if "epoch" in table and table["epoch"].notna().any():
+        table = table.sort_values("epoch", na_position="first").groupby("trial_id", sort=False).tail(1)
+    table["budget"] = table.apply(_budget, axis=1)
+    return table
+
+
+def metrics_present(table: pd.DataFrame, metrics) -> list[tuple[str, str]]:
+    """Return the (column, label) pairs of `metrics` that the table has."""
+    return [(c, label) for c, label in metrics if c in table and table[c].notna().any()]
+
+
+def per_seed_tables(done: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """Return {seed: table of (setting, budget) x metrics} for completed trials."""
+    cols = metrics_present(done, MNLI + HANS)
+    out = {}
+    for seed, part in done.groupby("seed"):
+        t = part.set_index(GROUP)[[c for c, _ in cols]].sort_index()
+        out[int(seed)] = t.rename(columns=dict(cols))
+    return out
+
+
+def mean_std_table(done: pd.DataFrame, n_seeds_expected: int) -> pd.DataFrame:
+    """Return mean, std and n seeds per (setting, budget) for every metric (std NaN with one seed)."""
+    cols = metrics_present(done, MNLI + HANS)
+    grouped = done.groupby(GROUP)
+    table = pd.concat({label: grouped[c].agg(["mean", "std"]) for c, label in cols}, axis=1)
+    table[("seeds", "n")] = grouped["seed"].nunique()
+    table[("seeds", "expected")] = n_seeds_expected
+    return table.sort_index()
+
+
+def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc") -> pd.DataFrame:
+    """Return, per non-random setting and budget, the paired difference to random at the same budget and seed.
+
+    Columns: n (pairs), mean, std, min, max (in accuracy points x 100) and verdict: 'above random' or
+    'below random' when |mean| > 2 standard errors, 'within seed noise' otherwise, 'one seed' with n = 1.
+    """
+    random = done[done["sampler"] == "random"].set_index(["overrides", "budget", "seed"])[metric]
+    rows = []
+    for (setting, budget), part in done[done["sampler"] != "random"].groupby(GROUP):
+        keys = list(zip(part["overrides"], part["budget"], part["seed"], strict=True))
+        diffs = np.array([100 * (a - random[k]) for a, k in zip(part[metric], keys, strict=True)
+                          if k in random.index])
+        if len(diffs) == 0:
+            continue
+        n, mean = len(diffs), float(diffs.mean())
+        std = float(diffs.std(ddof=1)) if n > 1 else float("nan")
+        if n == 1:
+            verdict = "one seed"
+        elif abs(mean) > 2 * std / np.sqrt(n):
+            verdict = "above random" if mean > 0 else "below random"
+        else:
+            verdict = "within seed noise"
+        rows.append({"setting": setting, "budget": budget, "n": n, "mean": mean, "std": std,
+                     "min": float(diffs.min()), "max": float(diffs.max()), "verdict": verdict})
+    return pd.DataFrame(rows, columns=["setting", "budget", "n", "mean", "std", "min", "max", "verdict"])
+
+
+def epoch_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Return mean MNLI accuracy per (setting, budget, epoch) across seeds, with the number of seeds."""
+    rows = table[table["epoch"].notna()].copy()
+    rows["budget"] = rows.apply(_budget, axis=1)
+    cols = metrics_present(rows, MNLI)
+    grouped = rows.groupby(GROUP + ["epoch"])
+    out = pd.concat({label: grouped[c].mean() for c, label in cols}, axis=1)
+    out["seeds"] = grouped["seed"].nunique()
+    return out.sort_index()
+
+
+def _fmt(value, scale=100.0, digits=2) -> str:
+    return "—" if pd.isna(value) else f"{scale * value:.{digits}f}"
+
+
+def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
+    """Return `table` as a GitHub Markdown table, index levels as leading columns."""
+    flat = table.reset_index() if any(name is not None for name in table.index.names) else table
+    return flat.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def _mean_std_markdown(table: pd.DataFrame) -> pd.DataFrame:
+    labels = [c for c in table.columns.get_level_values(0).unique() if c != "seeds"]
+    shown = pd.DataFrame(index=table.index)
+    for label in labels:
+        scale, digits = (100.0, 2) if label.startswith("MNLI") else (1.0, 3)
+        shown[label] = [f"{_fmt(m, scale, digits)} ± {_fmt(s, scale, digits)}"
+                        for m, s in zip(table[(label, "mean")], table[(label, "std")], strict=True)]
+    n, expected = table[("seeds", "n")], table[("seeds", "expected")]
+    shown["seeds"] = [f"{a}/{b}" + ("" if a >= b else " (missing)") for a, b in zip(n, expected, strict=True)]
+    return shown
+
+
+def _plot_lines(ax, stats: pd.DataFrame, label_col: str, ylabel: str) -> None:
+    for setting, part in stats.groupby("setting"):
+        part = part.sort_values("budget")
+        ax.plot(part["budget"], part["mean"], marker="o", label=setting)
+        ax.fill_between(part["budget"], part["mean"] - part["std"].fillna(0), part["mean"] + part["std"].fillna(0),
+                        alpha=0.2)
+    ax.set_xlabel(label_col)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
+def _stats(done: pd.DataFrame, column: str) -> pd.DataFrame:
+    return done.groupby(GROUP)[column].agg(["mean", "std"]).reset_index()
+
+
+def figure_accuracy(done: pd.DataFrame, path: Path, xlabel: str) -> Path:
+    """MNLI-m / MNLI-mm accuracy vs budget, a line per setting, mean across seeds with a +-std band."""
+    cols = metrics_present(done, MNLI)
+    fig, axes = plt.subplots(1, len(cols), figsize=(6 * len(cols), 4.5), squeeze=False)
+    for ax, (column, label) in zip(axes[0], cols, strict=True):
+        _plot_lines(ax, _stats(done, column), xlabel, f"{label} accuracy")
+        ax.set_title(f"{label} accuracy vs {xlabel} (mean ± std over seeds)")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def figure_hans(done: pd.DataFrame, kind: str, path: Path, xlabel: str) -> Path:
+    """HANS accuracy on gold-`kind` examples per heuristic vs budget, a line per setting."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), squeeze=False, sharey=True)
+    for ax, (heuristic, _) in zip(axes[0], HEURISTICS, strict=True):
+        column = f"hans/{heuristic}/{kind}"
+        if column in done:
+            _plot_lines(ax, _stats(done, column), xlabel, "accuracy")
+        ax.set_title(f"HANS {heuristic.replace('_', ' ')}: {kind.replace('_', '-')}")
+        ax.set_ylim(-0.05, 1.05)
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
+    """MNLI-m accuracy vs epoch for each setting, one panel per budget (up to the 4 smallest)."""
+    rows = table[table["epoch"].notna() & table["mnli_m/acc"].notna()].copy()
+    if rows.empty or rows["epoch"].nunique() < 2:
+        return None
+    rows["budget"] = rows.apply(_budget, axis=1)
+    budgets = sorted(rows["budget"].dropna().unique())[:4] or [np.nan]
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5.5 * len(budgets), 4.2), squeeze=False, sharey=True)
+    for ax, budget in zip(axes[0], budgets, strict=True):
+        part = rows[rows["budget"] == budget] if not np.isnan(budget) else rows
+        for setting, s in part.groupby("setting"):
+            stats = s.groupby("epoch")["mnli_m/acc"].agg(["mean", "std"]).reset_index()
+            ax.plot(stats["epoch"], stats["mean"], marker="o", label=setting)
+            ax.fill_between(stats["epoch"], stats["mean"] - stats["std"].fillna(0),
+                            stats["mean"] + stats["std"].fillna(0), alpha=0.2)
+        ax.set_title(f"MNLI-m accuracy vs epoch ({xlabel} = {budget:g})")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("MNLI-m accuracy")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
+    """Paired MNLI-m difference (sampler - random, same budget and seed) vs budget, +-std error bars."""
+    if paired.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for setting, part in paired.groupby("setting"):
+        part = part.sort_values("budget")
+        ax.errorbar(part["budget"], part["mean"], yerr=part["std"].fillna(0), marker="o", capsize=4, label=setting)
+    ax.axhline(0, color="black", linewidth=1, linestyle="--", label="random")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("MNLI-m accuracy − random (points)")
+    ax.set_title("Cluster sampler vs random, paired by seed (mean ± std)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _expected_seeds(source: Path, table: pd.DataFrame) -> int:
+    spec_file = source / "spec.resolved.yaml"
+    if source.is_dir() and spec_file.is_file():
+        return len(yaml.safe_load(spec_file.read_text())["grid"]["seeds"])
+    return int(table["seed"].nunique())
+
+
+def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
+    table.to_csv(out / "tables" / f"{name}.csv")
+    write_text(out / "tables" / f"{name}.md", text + "\n")
+    return f"tables/{name}.md"
+
+
+def build_report(source: str | Path, out_dir: str | Path) -> Path:
+    """Write tables (Markdown + CSV), figures (PNG) and index.md for a run directory or table; returns index.md."""
+    source, out = Path(source), Path(out_dir)
+    table = read_table(source)
+    if table.empty:
+        raise TisRayError(f"{source}: no trials to report")
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    trials = final_rows(table)
+    done = trials[trials["status"] == "completed"]
+    if done.empty:
+        raise TisRayError(f"{source}: no completed trials yet ({len(trials)} trials, none finished)")
+    xlabel = budget_name(trials)
+    expected = _expected_seeds(source, trials)
+    lines = [f"# Report: {source.name}", "",
+             f"{len(done)} of {len(trials)} trials completed; {len(trials) - len(done)} failed or unfinished. "
+             f"Budget axis: {xlabel}. MNLI accuracies in %, HANS accuracies as fractions "
+             "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", ""]
+
+    mean = mean_std_table(done, expected)
+    lines += ["## Mean ± std across seeds", "", markdown(_mean_std_markdown(mean)), ""]
+    _write(out, "mean_std", mean, markdown(_mean_std_markdown(mean)))
+
+    paired = paired_vs_random(done)
+    if not paired.empty:
+        text = markdown(paired.set_index(GROUP))
+        link = _write(out, "paired_vs_random", paired, text)
+        lines += ["## Sampler − random at the same budget and seed (MNLI-m, points)", "",
+                  "Positive: the sampler beat random. 'within seed noise' when |mean| ≤ 2 standard errors.", "",
+                  text, "", f"([{link}]({link}))", ""]
+
+    lines += ["## Figures", ""]
+    figures = [figure_accuracy(done, out / "figures" / "mnli_accuracy.png", xlabel),
+               figure_hans(done, "entailed", out / "figures" / "hans_entailed.png", xlabel),
+               figure_hans(done, "non_entailed", out / "figures" / "hans_non_entailed.png", xlabel),
+               figure_vs_random(paired, out / "figures" / "sampler_vs_random.png", xlabel),
+               figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel)]
+    for fig in figures:
+        if fig is not None:
+            lines += [f"![{fig.stem}](figures/{fig.name})", ""]
+
+    lines += ["## Per seed", ""]
+    for seed, t in per_seed_tables(done).items():
+        text = markdown(t.apply(lambda c: c * 100 if c.name.startswith("MNLI") else c).round(4), ".4g")
+        link = _write(out, f"seed_{seed}", t, text)
+        lines += [f"- seed {seed}: [{link}]({link})"]
+    lines.append("")
+
+    if table["epoch"].notna().any() and table["epoch"].nunique() > 1:
+        epochs = epoch_table(table)
+        link = _write(out, "epochs", epochs, markdown(epochs, ".4f"))
+        lines += ["## Accuracy per epoch", "", f"Mean across seeds: [{link}]({link})", ""]
+
+    missing = trials[trials["status"] != "completed"]
+    if not missing.empty:
+        cols = ["trial_id", "setting", "budget", "seed", "status", "error"]
+        lines += ["## Failed or unfinished trials (left out of every mean above)", "",
+                  markdown(missing[cols].set_index("trial_id")), ""]
+    return write_text(out / "index.md", "\n".join(lines) + "\n")

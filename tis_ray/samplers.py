@@ -1,0 +1,296 @@
+"""Sampler types: each turns (pool, budget, seed) into the sorted indices of a training subset.
+
+Constructors only store their arguments; `validate()` checks them (the spec calls it before any trial) and
+`select()` does the work. Same pool, budget and seed give the same indices.
+
+    get_sampler("kmeans", mode="proportional", n_clusters=16).select(pool, budget=800, seed=42)
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tis_ray.errors import SamplingError, SpecError
+
+NOISE = -1  # DBSCAN's label for points in no cluster
+
+
+@dataclass(frozen=True)
+class SamplingPool:
+    """What samplers choose from: class labels, and for cluster samplers the cluster of each example and
+    its distance to that cluster's center (None for algorithms without centers)."""
+
+    labels: np.ndarray
+    clusters: np.ndarray | None = None
+    distances: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def largest_remainder(sizes: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Split `budget` across groups in proportion to `sizes`; returns counts that sum exactly to `budget`.
+
+    Floors of the exact quotas first, then one more to the groups with the largest remainders (ties broken
+    at random by `rng`), never more than a group holds.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    total = int(sizes.sum())
+    if not 0 <= budget <= total:
+        raise SamplingError(f"budget {budget} is outside [0, {total}] examples available")
+    quotas = sizes * (budget / total) if total else np.zeros(len(sizes))
+    counts = np.minimum(np.floor(quotas).astype(np.int64), sizes)
+    short = budget - int(counts.sum())
+    if short:
+        remainder = np.where(counts < sizes, quotas - counts, -np.inf)
+        order = np.lexsort((rng.random(len(sizes)), -remainder))
+        counts[order[:short]] += 1
+    return counts
+
+
+def _groups(keys: np.ndarray) -> dict[int, np.ndarray]:
+    """Member indices of each key, keys in ascending order."""
+    order = np.argsort(keys, kind="stable")
+    uniq, starts = np.unique(keys[order], return_index=True)
+    return {int(k): members for k, members in zip(uniq, np.split(order, starts[1:]), strict=True)}
+
+
+def _proportional(groups: dict[int, np.ndarray], budget: int, rng: np.random.Generator) -> np.ndarray:
+    members = list(groups.values())
+    counts = largest_remainder(np.array([len(m) for m in members]), budget, rng)
+    picked = [rng.choice(m, size=c, replace=False) for m, c in zip(members, counts, strict=True) if c]
+    return np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+
+
+def _interleave(streams: list[np.ndarray], budget: int) -> np.ndarray:
+    """Take the first element of every stream, then every second, ... until `budget` are taken."""
+    depth = max((len(s) for s in streams), default=0)
+    # Row r of this matrix is the r-th pick of every stream; reading it row by row is the round robin.
+    grid = np.full((depth, len(streams)), -1, dtype=np.int64)
+    for j, stream in enumerate(streams):
+        grid[: len(stream), j] = stream
+    order = grid.ravel()
+    order = order[order >= 0]
+    if budget > len(order):
+        raise SamplingError(f"budget {budget} is more than the {len(order)} examples in the clusters")
+    return order[:budget]
+
+
+def _round_robin(groups: dict[int, np.ndarray], budget: int, rng: np.random.Generator) -> np.ndarray:
+    """One example per cluster in turn (cluster order and order within a cluster shuffled by the seed)."""
+    streams = [rng.permutation(m) for m in groups.values()]
+    return _interleave([streams[i] for i in rng.permutation(len(streams))], budget)
+
+
+def _centroid(groups: dict[int, np.ndarray], distances: np.ndarray, budget: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """The examples nearest each centroid: every cluster's nearest first, then every second-nearest, ...
+
+    Clusters are visited in a seeded random order, so a budget smaller than the number of clusters takes
+    the centroid examples of a random set of clusters.
+    """
+    ranked = {k: m[np.argsort(distances[m], kind="stable")] for k, m in groups.items()}
+    return _interleave([ranked[k] for k in rng.permutation(list(ranked))], budget)
+
+
+def _whole_clusters(groups: dict[int, np.ndarray], k: int, rng: np.random.Generator) -> np.ndarray:
+    if k > len(groups):
+        raise SamplingError(f"clusters_to_take={k} but the clustering has only {len(groups)} clusters")
+    keys = rng.choice(list(groups), size=k, replace=False)
+    return np.concatenate([groups[int(key)] for key in keys])
+
+
+class Sampler:
+    """Base class: subclasses set `name`, `modes` and implement `_select`."""
+
+    name = ""
+    modes: tuple[str, ...] = ()
+    algorithm: str | None = None  # clustering algorithm a cluster sampler needs, None for the others
+
+    def validate(self) -> Sampler:
+        """Check the stored parameters; raises SpecError naming the parameter. Returns self."""
+        mode = getattr(self, "mode", None)
+        if self.modes and mode not in self.modes:
+            raise SpecError(f"sampler '{self.name}': unknown mode {mode!r}; known: {', '.join(self.modes)}")
+        return self
+
+    @property
+    def budget_free(self) -> bool:
+        """True when the sampler decides the subset size itself (whole clusters), so no budget is given."""
+        return getattr(self, "mode", None) == "num_clusters"
+
+    def clustering_params(self) -> dict | None:
+        """Return the clustering this sampler needs as {'algorithm': ..., **params}, or None."""
+        return None
+
+    def params(self) -> dict:
+        """Return the constructor arguments as a plain dict (what the spec and the export record)."""
+        return {p: getattr(self, p) for p in inspect.signature(type(self)).parameters}
+
+    def select(self, pool: SamplingPool, budget: int | None, seed: int) -> np.ndarray:
+        """Return the sorted int64 indices of the subset for this budget and seed."""
+        self.validate()
+        if budget is None and not self.budget_free:
+            raise SamplingError(f"sampler '{self.name}' needs a budget (data_pct or n_examples)")
+        if budget is not None and not 1 <= budget <= len(pool):
+            raise SamplingError(f"budget {budget} is outside [1, {len(pool)}] training examples")
+        indices = self._select(pool, budget, np.random.default_rng(seed))
+        if len(indices) == 0:
+            raise SamplingError(f"sampler '{self.name}' selected no training examples")
+        return np.sort(np.asarray(indices, dtype=np.int64))
+
+    def _select(self, pool: SamplingPool, budget: int | None, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RandomSampler(Sampler):
+    """Uniform sampling without replacement."""
+
+    name = "random"
+
+    def _select(self, pool, budget, rng):
+        return rng.choice(len(pool), size=budget, replace=False)
+
+
+class StratifiedSampler(Sampler):
+    """Keeps the label proportions of the training set (largest-remainder allocation)."""
+
+    name = "stratified"
+
+    def _select(self, pool, budget, rng):
+        return _proportional(_groups(pool.labels), budget, rng)
+
+
+class _ClusterSampler(Sampler):
+    def _cluster_groups(self, pool: SamplingPool) -> dict[int, np.ndarray]:
+        if pool.clusters is None:
+            raise SamplingError(f"sampler '{self.name}' needs cluster labels, none were prepared")
+        return _groups(pool.clusters)
+
+    def _by_mode(self, groups, pool, budget, rng):
+        if self.mode == "proportional":
+            return _proportional(groups, budget, rng)
+        if self.mode == "round_robin":
+            return _round_robin(groups, budget, rng)
+        if self.mode == "centroid":
+            return _centroid(groups, pool.distances, budget, rng)
+        return _whole_clusters(groups, self.clusters_to_take, rng)
+
+    def validate(self):
+        super().validate()
+        if (self.mode == "num_clusters") != (self.clusters_to_take is not None):
+            raise SpecError(f"sampler '{self.name}': clusters_to_take goes with mode num_clusters and only "
+                            f"with it (got mode={self.mode!r}, clusters_to_take={self.clusters_to_take})")
+        if self.clusters_to_take is not None and self.clusters_to_take < 1:
+            raise SpecError(f"sampler '{self.name}': clusters_to_take must be >= 1")
+        return self
+
+
+class KMeansSampler(_ClusterSampler):
+    """Subsets drawn from KMeans clusters of [CLS] embeddings.
+
+    mode: proportional (budget split by cluster size), centroid (nearest to each centroid first),
+    round_robin (one per cluster in turn), num_clusters (all members of `clusters_to_take` clusters).
+    """
+
+    name = "kmeans"
+    modes = ("proportional", "centroid", "round_robin", "num_clusters")
+    algorithm = "kmeans"
+
+    def __init__(self, *, mode: str = "proportional", n_clusters: int = 16, clusters_to_take: int | None = None):
+        self.mode, self.n_clusters, self.clusters_to_take = mode, n_clusters, clusters_to_take
+
+    def validate(self):
+        super().validate()
+        if not isinstance(self.n_clusters, int) or self.n_clusters < 2:
+            raise SpecError(f"sampler 'kmeans': n_clusters must be an integer >= 2, got {self.n_clusters!r}")
+        return self
+
+    def clustering_params(self):
+        return {"algorithm": "kmeans", "n_clusters": self.n_clusters}
+
+    def _select(self, pool, budget, rng):
+        return self._by_mode(self._cluster_groups(pool), pool, budget, rng)
+
+
+class DBSCANSampler(_ClusterSampler):
+    """Subsets drawn from DBSCAN clusters, with an explicit policy for noise points.
+
+    noise: exclude (never selected), include (each noise point is a cluster of its own),
+    cluster (all noise points form one extra cluster). mode: proportional, round_robin, num_clusters.
+    """
+
+    name = "dbscan"
+    modes = ("proportional", "round_robin", "num_clusters")
+    noise_policies = ("exclude", "include", "cluster")
+    algorithm = "dbscan"
+
+    def __init__(self, *, mode: str = "proportional", eps: float = 0.2, min_samples: int = 50,
+                 metric: str = "euclidean", noise: str = "exclude", clusters_to_take: int | None = None):
+        self.mode, self.eps, self.min_samples, self.metric = mode, eps, min_samples, metric
+        self.noise, self.clusters_to_take = noise, clusters_to_take
+
+    def validate(self):
+        super().validate()
+        if self.noise not in self.noise_policies:
+            raise SpecError(f"sampler 'dbscan': unknown noise policy {self.noise!r}; "
+                            f"known: {', '.join(self.noise_policies)}")
+        if not self.eps > 0 or not (isinstance(self.min_samples, int) and self.min_samples >= 1):
+            raise SpecError("sampler 'dbscan': eps must be > 0 and min_samples an integer >= 1")
+        return self
+
+    def clustering_params(self):
+        return {"algorithm": "dbscan", "eps": self.eps, "min_samples": self.min_samples, "metric": self.metric}
+
+    def _select(self, pool, budget, rng):
+        if pool.clusters is None:
+            raise SamplingError("sampler 'dbscan' needs cluster labels, none were prepared")
+        clusters = np.asarray(pool.clusters)
+        n_real = len(np.unique(clusters[clusters != NOISE]))
+        n_noise = int((clusters == NOISE).sum())
+        if n_real < 2:
+            raise SamplingError(
+                f"DBSCAN (eps={self.eps}, min_samples={self.min_samples}) found {n_real} cluster(s) and "
+                f"{n_noise} noise points of {len(clusters)}: cluster sampling would be random sampling; "
+                "change eps / min_samples or use sampler 'random'")
+        if self.noise == "exclude":
+            keep = np.flatnonzero(clusters != NOISE)
+            groups = {k: keep[m] for k, m in _groups(clusters[keep]).items()}
+        elif self.noise == "include":
+            singletons = np.where(clusters == NOISE, clusters.max() + 1 + np.arange(len(clusters)), clusters)
+            groups = _groups(singletons)
+        else:
+            groups = _groups(clusters)
+        return self._by_mode(groups, pool, budget, rng)
+
+
+SAMPLERS: dict[str, Callable[..., Sampler]] = {
+    cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler)
+}
+
+
+def get_sampler(name: str, **params) -> Sampler:
+    """Return the validated sampler `name` built from `params`; unknown names or parameters raise SpecError."""
+    if name not in SAMPLERS:
+        raise SpecError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+    known = list(inspect.signature(SAMPLERS[name]).parameters)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise SpecError(f"sampler {name!r}: unknown parameter {unknown[0]!r}; known: {', '.join(known) or 'none'}")
+    return SAMPLERS[name](**params).validate()
+
+
+def sampler_key(sampler: dict) -> str:
+    """Return a stable text key of a sampler spec dict ({'type': ..., params})."""
+    return json.dumps(sampler, sort_keys=True)
+
+
+def sampler_label(sampler: dict) -> str:
+    """Return a readable name of a sampler spec dict, e.g. 'kmeans(mode=centroid, n_clusters=512)'."""
+    params = ", ".join(f"{k}={v}" for k, v in sorted(sampler.items()) if k != "type")
+    return f"{sampler['type']}({params})" if params else sampler["type"]

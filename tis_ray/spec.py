@@ -1,0 +1,253 @@
+"""The experiment spec: one YAML file says what a sweep trains, on which data, over which grid.
+
+Defaults live here, one comment each; a spec in experiments/ states only what differs.
+`load_spec` validates everything before any trial starts and turns every mistake into a one-line
+SpecError that names the field.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from tis_ray.errors import SpecError, TisRayError
+from tis_ray.samplers import get_sampler
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    name: str = "tiny-albert"  # hub id, local checkpoint dir, or tiny-albert (built offline)
+    tokenizer: str | None = None  # tokenizer id/path when it differs from `name`
+    freeze_base: bool = False  # train only the classification head
+
+
+class SyntheticSpec(_Strict):
+    n_train: int = 4000  # training pairs
+    n_eval: int = 600  # pairs in each of matched / mismatched
+    hans_per_cell: int = 100  # HANS-style pairs per (heuristic, entailed / non-entailed)
+    seed: int = 0  # the corpus seed (trial seeds don't change the data)
+    length_profile: Literal["short", "mnli"] = "short"  # mnli: mean ~40 tokens, tail to 128
+
+
+class ColumnsSpec(_Strict):
+    premise: str = "premise"
+    hypothesis: str = "hypothesis"
+    label: str = "label"  # label names (entailment/neutral/contradiction) or ids 0/1/2
+
+
+class DataSpec(_Strict):
+    source: Literal["synthetic", "mnli_hub", "glue_dir", "files"] = "synthetic"
+    glue_dir: str | None = None  # folder with train.tsv, dev_matched.tsv, dev_mismatched.tsv
+    train_file: str | None = None  # source: files (CSV, TSV or JSONL)
+    matched_file: str | None = None
+    mismatched_file: str | None = None
+    columns: ColumnsSpec = ColumnsSpec()
+    hans: str | None = "synthetic"  # synthetic, download (public HANS file, cached), a local path, or null
+    synthetic: SyntheticSpec = SyntheticSpec()
+    max_seq_length: int = 128  # longer pairs are truncated
+    max_train_examples: int | None = None  # quick-test cap on the training set, before sampling
+    max_eval_examples: int | None = None  # quick-test cap on each evaluation set
+
+    @model_validator(mode="after")
+    def _source_fields(self):
+        if self.source == "glue_dir" and not self.glue_dir:
+            raise ValueError("data.glue_dir is required with data.source: glue_dir")
+        if self.source == "files" and not (self.train_file and self.matched_file):
+            raise ValueError("data.train_file and data.matched_file are required with data.source: files")
+        return self
+
+    def local_paths(self) -> dict[str, str]:
+        """Return {field name: path} for every local file or folder this data spec reads."""
+        paths = {k: getattr(self, k) for k in ("glue_dir", "train_file", "matched_file", "mismatched_file")}
+        if self.hans not in (None, "synthetic", "download"):
+            paths["hans"] = self.hans
+        return {k: v for k, v in paths.items() if v}
+
+
+class TrainSpec(_Strict):
+    epochs: int = 3  # the original project trained 3 epochs
+    learning_rate: float = 2e-5
+    batch_size: int = 32  # per device
+    eval_batch_size: int = 256
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on CUDA, fp32 on CPU
+    group_by_length: bool = True  # length-grouped batches with dynamic padding
+    save_model: bool = False  # keep the fine-tuned weights in the trial's output
+
+
+class ClusteringSpec(_Strict):
+    backend: Literal["auto", "cuml", "sklearn"] = "auto"  # auto: cuML when importable with a GPU
+    embedding_model: str | None = None  # fine-tuned checkpoint to embed with; None: fine-tune one first
+    embedding_epochs: int | None = None  # epochs of that preparation model (default: train.epochs)
+    pooling: Literal["cls", "mean", "pooler"] = "cls"  # [CLS] last hidden state, as the original
+    labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
+
+
+class GridSpec(_Strict):
+    seeds: list[int] = [42]
+    data_pct: list[float] | None = None  # fractions of the training set, each in (0, 1]
+    n_examples: list[int] | None = None  # absolute subset sizes (exclusive with data_pct)
+    samplers: list[dict[str, Any]] = [{"type": "random"}]  # {type: kmeans, mode: centroid, ...}
+    extra: dict[str, list[Any]] = {}  # further axes over spec fields: {"model.freeze_base": [false, true]}
+
+    @field_validator("data_pct")
+    @classmethod
+    def _fractions(cls, values):
+        for v in values or []:
+            if not 0 < v <= 1:
+                raise ValueError(f"data_pct must be in (0, 1] (0.1 means 10%), got {v}")
+        return values
+
+    @field_validator("n_examples")
+    @classmethod
+    def _positive(cls, values):
+        for v in values or []:
+            if v < 1:
+                raise ValueError(f"n_examples must be >= 1, got {v}")
+        return values
+
+    @field_validator("samplers")
+    @classmethod
+    def _samplers(cls, values):
+        for entry in values:
+            params = dict(entry)
+            if "type" not in params:
+                raise ValueError("each sampler needs a 'type'")
+            try:
+                get_sampler(params.pop("type"), **params)
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+        return values
+
+    @model_validator(mode="after")
+    def _budgets(self):
+        if self.data_pct and self.n_examples:
+            raise ValueError("grid.data_pct and grid.n_examples exclude each other: give one")
+        has_budget = bool(self.data_pct or self.n_examples)
+        for entry in self.samplers:
+            params = {k: v for k, v in entry.items() if k != "type"}
+            sampler = get_sampler(entry["type"], **params)
+            if sampler.budget_free and has_budget:
+                raise ValueError(f"sampler {entry['type']} mode num_clusters picks its own subset size and "
+                                 "excludes grid.data_pct / grid.n_examples: put it in a spec without them")
+            if not sampler.budget_free and not has_budget:
+                raise ValueError(f"sampler {entry['type']} needs grid.data_pct or grid.n_examples")
+        return self
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = 1  # CPUs per trial (torch uses this many threads)
+    gpu: float = 0  # GPUs per trial; fractions let small trials share a GPU
+    max_concurrent: int | None = None  # None: as many as the cluster fits
+    max_failures: int = 1  # Tune retries of a trial whose worker died
+
+
+class SweepSpec(_Strict):
+    name: str = "sweep"
+    storage_path: str = "runs"  # local folder, shared NFS path, or s3:// for multi-node clusters
+    model: ModelSpec = ModelSpec()
+    data: DataSpec = DataSpec()
+    train: TrainSpec = TrainSpec()
+    eval_sets: list[Literal["mnli_m", "mnli_mm", "hans"]] = ["mnli_m", "mnli_mm", "hans"]
+    clustering: ClusteringSpec = ClusteringSpec()
+    grid: GridSpec = GridSpec(data_pct=[1.0])
+    resources: ResourcesSpec = ResourcesSpec()
+
+    def budgets(self) -> list[dict[str, Any]]:
+        """Return the budget axis: [{'data_pct': x}, ...], [{'n_examples': k}, ...] or [{}]."""
+        if self.grid.data_pct:
+            return [{"data_pct": v} for v in self.grid.data_pct]
+        if self.grid.n_examples:
+            return [{"n_examples": v} for v in self.grid.n_examples]
+        return [{}]
+
+    def extra_overrides(self) -> list[dict[str, Any]]:
+        """Return one {dotted field: value} dict per combination of the extra axes."""
+        keys = list(self.grid.extra)
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*self.grid.extra.values())]
+
+    def n_trials(self) -> int:
+        """Return the number of trials in the grid."""
+        g = self.grid
+        return len(g.seeds) * len(self.budgets()) * len(g.samplers) * len(self.extra_overrides())
+
+
+def set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """Set data['a']['b'] = value for dotted 'a.b', creating nested dicts as needed."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[last] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Parse ['train.epochs=1', ...] into {'train.epochs': 1}; values are read as YAML scalars."""
+    parsed = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"override {item!r} is not of the form field.path=value")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def build_spec(raw: dict, source: str = "spec") -> SweepSpec:
+    """Return the validated SweepSpec for a raw dict; errors become one-line SpecErrors."""
+    try:
+        spec = SweepSpec.model_validate(raw)
+        for override in spec.extra_overrides():
+            dumped = spec.model_dump()
+            for key, value in override.items():
+                set_dotted(dumped, key, value)
+            SweepSpec.model_validate(dumped)
+        return spec
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "spec"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        raise SpecError(f"{source}: {field}: {message}") from None
+    except TisRayError as exc:  # raised inside a validator that does not wrap it (get_sampler)
+        raise SpecError(f"{source}: {exc}") from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:
+    """Return the validated spec in YAML file `path` with dotted `overrides` applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping of fields")
+    for key, value in parse_overrides(overrides or []).items():
+        set_dotted(raw, key, value)
+    return build_spec(raw, source=str(path))
+
+
+def check_local_inputs(spec: SweepSpec) -> None:
+    """Raise SpecError naming the field when a local data file, model or labels path does not exist."""
+    for field, value in spec.data.local_paths().items():
+        if not Path(value).expanduser().exists():
+            raise SpecError(f"data.{field}: no such file or folder: {value}")
+    for field, value in (("model.name", spec.model.name), ("model.tokenizer", spec.model.tokenizer),
+                         ("clustering.embedding_model", spec.clustering.embedding_model),
+                         ("clustering.labels_path", spec.clustering.labels_path)):
+        if value and looks_like_path(value) and not Path(value).expanduser().exists():
+            raise SpecError(f"{field}: no such checkpoint or folder: {value}")
+
+
+def looks_like_path(name: str) -> bool:
+    """True for names meant as local paths ('/x', './x', '~/x', or anything that exists), not hub ids."""
+    return name.startswith(("/", "./", "../", "~")) or Path(name).exists()

@@ -1,0 +1,132 @@
+"""A sweep: the spec's grid of trials (seeds x budgets x samplers x extra axes) scheduled by Ray Tune.
+
+Everything trials share is prepared once in the driver under RUN_DIR/prepared (tokenized data, the
+embedding model, embeddings, one clustering per distinct (algorithm, parameters)); each trial then writes
+its own files next to Tune's result.json in RUN_DIR/<trial_id>/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tis_ray.errors import TisRayError
+from tis_ray.samplers import sampler_key
+from tis_ray.spec import SweepSpec, check_local_inputs
+from tis_ray.trial import run_trial
+
+log = logging.getLogger(__name__)
+
+SPEC_FILE = "spec.resolved.yaml"
+# What the console progress table shows besides trial status and parameters.
+PROGRESS_METRICS = ["epoch", "n_train", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
+
+
+def run_dir_of(spec: SweepSpec) -> Path:
+    """Return the absolute run directory of a spec: storage_path/name."""
+    return (Path(spec.storage_path).expanduser() / spec.name).resolve()
+
+
+def tune_trial(config: dict) -> None:
+    """The Ray Tune trainable: one trial, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
+    from ray import tune
+
+    prepared = dict(config.get("prepared") or {})
+    prepared["clusters"] = (prepared.pop("clusters_by_sampler", None) or {}).get(sampler_key(config["sampler"]))
+    out = Path(config["run_dir"]) / tune.get_context().get_trial_id()
+    run_trial({**config, "prepared": prepared}, out, report=tune.report)
+
+
+def param_space(spec: SweepSpec, run_dir: Path, prepared: dict[str, Any]) -> dict[str, Any]:
+    """Return the Tuner's param space: grid axes as grid_search, everything else as constants."""
+    from ray import tune
+
+    return {
+        "seed": tune.grid_search(spec.grid.seeds),
+        "budget": tune.grid_search(spec.budgets()),
+        "sampler": tune.grid_search(spec.grid.samplers),
+        "overrides": tune.grid_search(spec.extra_overrides()),
+        "spec": spec.model_dump(mode="json"),
+        "run_dir": str(run_dir),
+        "prepared": prepared,
+        "num_threads": max(1, int(spec.resources.cpu)),
+    }
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Start local Ray (address None) or connect to a running cluster; unreachable addresses raise TisRayError."""
+    import ray
+
+    if address and address != "auto" and ":" in address and not address.startswith("ray://"):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError):
+            raise TisRayError(f"cannot reach a Ray cluster at {address} (is `ray up` / `ray start --head` running?)") from None
+    try:
+        ray.init(address=address, num_cpus=num_cpus if not address else None, include_dashboard=False,
+                 ignore_reinit_error=True, log_to_driver=True)
+    except ConnectionError as exc:
+        raise TisRayError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}") from None
+
+
+def prepare_shared(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
+    """Prepare what trials share (data, embeddings, clusterings) once; returns the trials' `prepared` dict."""
+    from tis_ray.data.prepare import prepare_data
+    from tis_ray.models import load_tokenizer
+    from tis_ray.preparation import prepare_clusterings
+
+    root = run_dir / "prepared"
+    tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
+    data = prepare_data(spec, root / "data", tokenizer)
+    log.info("prepared data: %d training examples, eval sets %s", len(data.train), ", ".join(data.eval_sets))
+    clusters = prepare_clusterings(spec, root, data)
+    return {"data": str(root / "data"), "clusters_by_sampler": clusters}
+
+
+def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
+    """Run (or resume) the sweep of `spec`; returns Tune's ResultGrid. The run directory is storage_path/name."""
+    from ray import tune
+
+    check_local_inputs(spec)
+    run_dir = run_dir_of(spec)
+    resuming = resume and (run_dir / "tuner.pkl").is_file()
+    if run_dir.exists() and not resume:
+        raise TisRayError(f"run directory {run_dir} exists: pass --resume to continue it, or set another name "
+                          "(--set name=...)")
+    connect(address, num_cpus)
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        prepared = json.loads((run_dir / "prepared.json").read_text()) if resuming else prepare_shared(spec, run_dir)
+        (run_dir / "prepared.json").write_text(json.dumps(prepared, indent=2))
+    except BaseException:
+        if created:  # never leave a half-written run directory behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+    r = spec.resources
+    trainable = tune.with_resources(tune_trial, {"cpu": r.cpu, "gpu": r.gpu})
+    log.info("sweep %s: %d trials -> %s", spec.name, spec.n_trials(), run_dir)
+    if resuming:
+        tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        reporter = tune.CLIReporter(metric_columns=PROGRESS_METRICS,
+                                    parameter_columns=["seed", "budget", "sampler/type"], max_report_frequency=30)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(spec, run_dir, prepared),
+            tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent,
+                                        trial_dirname_creator=lambda trial: trial.trial_id),
+            run_config=tune.RunConfig(name=spec.name, storage_path=str(run_dir.parent), verbose=1,
+                                      progress_reporter=reporter,
+                                      failure_config=tune.FailureConfig(max_failures=r.max_failures)),
+        )
+    return tuner.fit()

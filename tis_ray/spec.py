@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from tis_ray.errors import SpecError, TisRayError
 from tis_ray.samplers import get_sampler
@@ -91,28 +91,24 @@ class ClusteringSpec(_Strict):
     labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
 
 
+def _fraction(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ValueError(f"data_pct must be in (0, 1] (0.1 means 10%), got {value}")
+    return value
+
+
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"n_examples must be >= 1, got {value}")
+    return value
+
+
 class GridSpec(_Strict):
     seeds: list[int] = [42]
-    data_pct: list[float] | None = None  # fractions of the training set, each in (0, 1]
-    n_examples: list[int] | None = None  # absolute subset sizes (exclusive with data_pct)
+    data_pct: list[Annotated[float, AfterValidator(_fraction)]] | None = None  # each in (0, 1]; 0.1 = 10%
+    n_examples: list[Annotated[int, AfterValidator(_positive)]] | None = None  # subset sizes (or data_pct)
     samplers: list[dict[str, Any]] = [{"type": "random"}]  # {type: kmeans, mode: centroid, ...}
     extra: dict[str, list[Any]] = {}  # further axes over spec fields: {"model.freeze_base": [false, true]}
-
-    @field_validator("data_pct")
-    @classmethod
-    def _fractions(cls, values):
-        for v in values or []:
-            if not 0 < v <= 1:
-                raise ValueError(f"data_pct must be in (0, 1] (0.1 means 10%), got {v}")
-        return values
-
-    @field_validator("n_examples")
-    @classmethod
-    def _positive(cls, values):
-        for v in values or []:
-            if v < 1:
-                raise ValueError(f"n_examples must be >= 1, got {v}")
-        return values
 
     @field_validator("samplers")
     @classmethod

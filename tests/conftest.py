@@ -1,0 +1,32 @@
+"""Shared fixtures: every test gets its own tis_ray cache; specs are small versions of the demo."""
+
+from __future__ import annotations
+
+import pytest
+
+from tis_ray.spec import build_spec
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIS_RAY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+def small_spec_dict(**overrides) -> dict:
+    """The demo at test size: 1,200 training pairs, fast tiny-albert settings."""
+    raw = {
+        "name": "t",
+        "data": {"synthetic": {"n_train": 1200, "n_eval": 300, "hans_per_cell": 30}},
+        "train": {"epochs": 3, "learning_rate": 3.0e-4, "warmup_ratio": 0.1, "batch_size": 32},
+        "grid": {"seeds": [42], "data_pct": [1.0], "samplers": [{"type": "random"}]},
+    }
+    for key, value in overrides.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return raw
+
+
+@pytest.fixture
+def small_spec():
+    return build_spec(small_spec_dict())

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from tis_ray.errors import SamplingError, SpecError
+from tis_ray.samplers import SamplingPool, get_sampler, largest_remainder
+
+# 10 examples in 3 clusters of sizes 5, 3, 2; labels cycle 0,1,2.
+CLUSTERS = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2])
+DISTANCES = np.array([0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.05, 0.8, 0.4, 0.6])
+POOL = SamplingPool(labels=np.arange(10) % 3, clusters=CLUSTERS, distances=DISTANCES)
+
+
+def test_largest_remainder_by_hand():
+    # budget 5 over sizes 5,3,2 (n=10): quotas 2.5, 1.5, 1.0 -> floors 2,1,1 (4); one more to a .5 remainder
+    counts = largest_remainder(np.array([5, 3, 2]), 5, np.random.default_rng(0))
+    assert counts.sum() == 5 and counts[2] == 1 and sorted(counts[:2].tolist()) == [2, 2]
+    assert largest_remainder(np.array([7, 0, 3]), 10, np.random.default_rng(0)).tolist() == [7, 0, 3]
+
+
+@pytest.mark.parametrize("name,params", [("random", {}), ("stratified", {}),
+                                         ("kmeans", {"mode": "proportional"}), ("kmeans", {"mode": "centroid"}),
+                                         ("kmeans", {"mode": "round_robin"})])
+@pytest.mark.parametrize("budget", [1, 4, 7, 10])
+def test_budgets_are_exact_without_duplicates_and_deterministic(name, params, budget):
+    sampler = get_sampler(name, **params)
+    a = sampler.select(POOL, budget, seed=3)
+    assert len(a) == budget == len(np.unique(a))
+    assert np.array_equal(a, sampler.select(POOL, budget, seed=3))
+
+
+def test_seed_changes_random_subset():
+    s = get_sampler("random")
+    assert not np.array_equal(s.select(POOL, 5, 1), s.select(POOL, 5, 2))
+
+
+def test_proportional_allocation_follows_cluster_sizes():
+    picked = get_sampler("kmeans", mode="proportional").select(POOL, 5, seed=0)
+    counts = np.bincount(CLUSTERS[picked], minlength=3)
+    assert counts[2] == 1 and sorted(counts[:2].tolist()) == [2, 2]
+    picked = get_sampler("stratified").select(POOL, 6, seed=0)  # labels 4x0, 3x1, 3x2 -> 2.4, 1.8, 1.8
+    assert np.bincount(POOL.labels[picked]).tolist() in ([2, 2, 2],)
+
+
+def test_centroid_mode_takes_nearest_of_every_cluster_first():
+    picked = get_sampler("kmeans", mode="centroid").select(POOL, 3, seed=0)
+    assert picked.tolist() == [1, 6, 8]  # nearest in clusters 0, 1, 2
+    picked = get_sampler("kmeans", mode="centroid").select(POOL, 6, seed=0)
+    assert picked.tolist() == [1, 3, 5, 6, 8, 9]  # then the second nearest of each
+
+
+def test_round_robin_takes_one_per_cluster_before_seconds():
+    picked = get_sampler("kmeans", mode="round_robin").select(POOL, 3, seed=5)
+    assert sorted(CLUSTERS[picked].tolist()) == [0, 1, 2]
+    picked = get_sampler("kmeans", mode="round_robin").select(POOL, 8, seed=5)
+    assert np.bincount(CLUSTERS[picked]).tolist() == [3, 3, 2]  # cluster 2 exhausted after two rounds
+
+
+def test_num_clusters_takes_whole_clusters():
+    picked = get_sampler("kmeans", mode="num_clusters", clusters_to_take=2).select(POOL, None, seed=0)
+    sizes = np.bincount(CLUSTERS[picked], minlength=3)
+    assert all(size in (0, full) for size, full in zip(sizes, [5, 3, 2], strict=True))
+    assert (sizes > 0).sum() == 2
+    with pytest.raises(SamplingError, match="only 3 clusters"):
+        get_sampler("kmeans", mode="num_clusters", clusters_to_take=4).select(POOL, None, seed=0)
+
+
+DB = SamplingPool(labels=np.zeros(8, dtype=int), clusters=np.array([0, 0, 0, 1, 1, -1, -1, -1]))
+
+
+def test_dbscan_noise_policies():
+    exclude = get_sampler("dbscan", noise="exclude", mode="round_robin").select(DB, 5, seed=0)
+    assert set(exclude.tolist()) == {0, 1, 2, 3, 4}
+    with pytest.raises(SamplingError):
+        get_sampler("dbscan", noise="exclude").select(DB, 6, seed=0)  # only 5 non-noise points
+    # include: each noise point is a cluster of its own, so 5 round-robin picks = one per "cluster"
+    include = get_sampler("dbscan", noise="include", mode="round_robin").select(DB, 5, seed=0)
+    assert {5, 6, 7} <= set(include.tolist())
+    # cluster: noise is one cluster of 3, like the others
+    grouped = get_sampler("dbscan", noise="cluster", mode="round_robin").select(DB, 3, seed=0)
+    assert len(set(DB.clusters[grouped].tolist())) == 3
+
+
+def test_dbscan_degenerate_clustering_is_an_error_not_random():
+    all_noise = SamplingPool(labels=np.zeros(4, dtype=int), clusters=np.full(4, -1))
+    with pytest.raises(SamplingError, match="found 0 cluster"):
+        get_sampler("dbscan", noise="include").select(all_noise, 2, seed=0)
+    one = SamplingPool(labels=np.zeros(4, dtype=int), clusters=np.zeros(4, dtype=int))
+    with pytest.raises(SamplingError, match="would be random sampling"):
+        get_sampler("dbscan").select(one, 2, seed=0)
+
+
+def test_invalid_sampler_settings_are_spec_errors():
+    with pytest.raises(SpecError, match="unknown mode 'centroid'; known: proportional, round_robin"):
+        get_sampler("dbscan", mode="centroid")
+    with pytest.raises(SpecError, match="unknown noise policy"):
+        get_sampler("dbscan", noise="drop")
+    with pytest.raises(SpecError, match="n_clusters must be an integer >= 2"):
+        get_sampler("kmeans", n_clusters=1)
+
+
+def test_budget_outside_pool_and_missing_clusters():
+    with pytest.raises(SamplingError, match="outside"):
+        get_sampler("random").select(POOL, 11, seed=0)
+    with pytest.raises(SamplingError, match="needs cluster labels"):
+        get_sampler("kmeans").select(SamplingPool(labels=np.zeros(5, dtype=int)), 2, seed=0)

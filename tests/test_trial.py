@@ -1,0 +1,70 @@
+"""Trains tiny-albert on the synthetic demo data: a few seconds per trial on 2 CPU cores."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import small_spec_dict
+from tis_ray.io import sha256_of_indices
+from tis_ray.trial import run_trial
+
+pytestmark = pytest.mark.slow
+
+
+def config(**kw):
+    return {"spec": small_spec_dict(), "seed": 42, "budget": {"data_pct": 1.0}, "sampler": {"type": "random"},
+            "num_threads": 2, **kw}
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trial")
+    epochs = []
+    final = run_trial(config(), out, report=epochs.append)
+    return out, final, epochs
+
+
+def test_demo_trial_beats_chance_clearly(full_run):
+    _, final, _ = full_run
+    assert final["mnli_m/acc"] > 0.6  # chance is 1/3
+    assert final["mnli_mm/acc"] > 0.45
+    # the overlap shortcut: entailed lexical-overlap HANS pairs right, non-entailed ones mostly wrong
+    assert final["hans/lexical_overlap/entailed"] > final["hans/lexical_overlap/non_entailed"]
+
+
+def test_every_epoch_is_reported_once_with_all_metrics(full_run):
+    out, final, epochs = full_run
+    assert [m["epoch"] for m in epochs] == [1, 2, 3]
+    assert [m["final"] for m in epochs] == [0, 0, 1]
+    for key in ("mnli_m/acc", "mnli_mm/acc", "hans/acc", "hans/constituent/non_entailed", "node_id"):
+        assert all(key in m for m in epochs)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["final"]["mnli_m/acc"] == final["mnli_m/acc"] and len(saved["epochs"]) == 3
+    assert final["n_train"] == 1200 and final["train_examples_per_s"] > 0
+
+
+def test_subset_record_and_hans_predictions(full_run):
+    out, final, _ = full_run
+    indices = np.load(out / "subset_indices.npy", allow_pickle=False)
+    record = json.loads((out / "subset.json").read_text())
+    assert record["sha256"] == sha256_of_indices(indices) == final["subset_sha256"]
+    assert sum(record["label_counts"].values()) == len(indices) == 1200
+    lines = (out / "hans_predictions.txt").read_text().splitlines()
+    assert lines[0] == "pairID,gold_label" and len(lines) == 1 + 180
+    assert {line.split(",")[1] for line in lines[1:]} <= {"entailment", "non-entailment"}
+
+
+def test_same_seed_reproduces_metrics_and_subset(tmp_path):
+    a = run_trial(config(budget={"data_pct": 0.25}), tmp_path / "a")
+    b = run_trial(config(budget={"data_pct": 0.25}), tmp_path / "b")
+    assert a["n_train"] == 300 and a["subset_sha256"] == b["subset_sha256"]
+    assert a["mnli_m/acc"] == b["mnli_m/acc"] and a["hans/acc"] == b["hans/acc"]
+
+
+def test_freeze_base_trains_only_the_head(tmp_path):
+    raw = small_spec_dict(model={"freeze_base": True}, train={"epochs": 1})
+    final = run_trial({**config(), "spec": raw, "budget": {"n_examples": 64}}, tmp_path)
+    # ALBERT's head: pooler is part of the base model; the classifier is hidden_size x 3 + 3
+    assert final["params_trainable"] == 128 * 3 + 3
+    assert final["params_total"] > 100 * final["params_trainable"]

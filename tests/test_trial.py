@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import small_spec_dict
+
 from tis_ray.io import sha256_of_indices
 from tis_ray.trial import run_trial
 

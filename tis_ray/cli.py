@@ -27,47 +27,59 @@ def _sampler_from_args(args) -> dict:
 
 def cmd_train(args) -> int:
     """One trial (or just its clustering with --cluster-only) outside Ray."""
-    from tis_ray.io import read_json
+    from tis_ray.clustering import load_clusters, save_clusters
+    from tis_ray.data.prepare import prepare_data
+    from tis_ray.io import new_output_dir
+    from tis_ray.models import load_tokenizer
+    from tis_ray.preparation import prepare_clusterings
     from tis_ray.spec import build_spec, check_local_inputs
     from tis_ray.trial import run_trial
 
-    spec = _spec(args)
+    raw = _spec(args).model_dump(mode="json")
     sampler = _sampler_from_args(args)
+    if not (args.data_pct or args.n_examples or _budget_free(sampler)):
+        args.data_pct = 1.0
     budget = {"data_pct": args.data_pct} if args.data_pct else {"n_examples": args.n_examples} if args.n_examples else {}
-    raw = spec.model_dump(mode="json")
     raw["grid"] = {**raw["grid"], "samplers": [sampler], "seeds": [args.seed],
                    "data_pct": [args.data_pct] if args.data_pct else None,
                    "n_examples": [args.n_examples] if args.n_examples else None}
     if args.cluster_input_path:
         raw["clustering"]["labels_path"] = args.cluster_input_path
+    if args.embeddings:
+        raw["clustering"]["embeddings_path"] = args.embeddings
     spec = build_spec(raw, source=args.spec)  # validates the sampler / budget combination
     check_local_inputs(spec)
-    out = Path(args.out)
-    config = {"spec": raw, "seed": args.seed, "budget": budget, "sampler": sampler, "indices_path": args.indices}
-    from tis_ray.clustering import load_clusters, save_clusters
-    from tis_ray.data.prepare import prepare_data
-    from tis_ray.models import load_tokenizer
-    from tis_ray.preparation import prepare_clusterings
-
-    prepared_root = out / "prepared"
-    data = prepare_data(spec, prepared_root / "data", load_tokenizer(spec.model.name, spec.model.tokenizer))
-    config["prepared"] = {"data": str(prepared_root / "data")}
-    clusters = prepare_clusterings(spec, prepared_root, data)
-    if clusters:
-        folder = next(iter(clusters.values()))
-        if args.cluster_output_path:
-            save_clusters(load_clusters(folder), args.cluster_output_path)
-            log.info("cluster labels saved to %s", args.cluster_output_path)
-        config["prepared"]["clusters"] = folder
-    elif args.cluster_only:
+    if args.cluster_only and _get_sampler(sampler).algorithm is None:
         raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {sampler['type']!r}")
-    if args.cluster_only:
-        return 0
-    final = run_trial(config, out)
+    out = Path(args.out)
+    with new_output_dir(out):
+        prepared_root = out / "prepared"
+        data = prepare_data(spec, prepared_root / "data", load_tokenizer(spec.model.name, spec.model.tokenizer))
+        config = {"spec": raw, "seed": args.seed, "budget": budget, "sampler": sampler, "indices_path": args.indices,
+                  "prepared": {"data": str(prepared_root / "data")}}
+        clusters = prepare_clusterings(spec, prepared_root, data)
+        if clusters:
+            config["prepared"]["clusters"] = folder = next(iter(clusters.values()))
+            if args.cluster_output_path:
+                save_clusters(load_clusters(folder), args.cluster_output_path)
+                log.info("cluster labels saved to %s", args.cluster_output_path)
+        if args.cluster_only:
+            return 0
+        final = run_trial(config, out)
     shown = {k: round(v, 4) for k, v in final.items() if k.endswith("/acc") or k.startswith("hans/")}
-    print(f"trial done: n_train={final['n_train']} {shown} -> {out / 'metrics.json'}")
-    print(f"subset: {read_json(out / 'subset.json')['sha256'][:16]}…  ({final['train_examples_per_s']:.0f} examples/s)")
+    print(f"trial done: n_train={final['n_train']} {shown}")
+    print(f"subset {final['subset_sha256'][:16]}, {final['train_examples_per_s']:.0f} examples/s -> {out}")
     return 0
+
+
+def _get_sampler(sampler: dict):
+    from tis_ray.samplers import get_sampler
+
+    return get_sampler(sampler["type"], **{k: v for k, v in sampler.items() if k != "type"})
+
+
+def _budget_free(sampler: dict) -> bool:
+    return _get_sampler(sampler).budget_free
 
 
 def cmd_embed(args) -> int:
@@ -161,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_spec(sub.add_parser("train", help="one training trial"))
     p.add_argument("--seed", type=int, default=42)
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--data-pct", type=float, help="fraction of the training set, in (0, 1]")
+    budget.add_argument("--data-pct", type=float, help="fraction of the training set, in (0, 1] (default: 1.0)")
     budget.add_argument("--n-examples", type=int, help="absolute subset size")
     p.add_argument("--sampler", default="random", help="random, stratified, kmeans, dbscan")
     p.add_argument("--sampler-param", action="append", default=[], metavar="NAME=VALUE",
@@ -171,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     clusters.add_argument("--cluster-output-path", help="save the fitted cluster labels here")
     clusters.add_argument("--cluster-input-path", help="reuse cluster labels saved earlier")
     p.add_argument("--cluster-only", action="store_true", help="fit and save the clustering, then stop")
+    p.add_argument("--embeddings", help="precomputed embeddings folder (tis-ray embed) to cluster")
     p.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
     p.set_defaults(func=cmd_train)
 

@@ -52,8 +52,8 @@ class ClusterResult:
 def cuml_available() -> bool:
     """True when cuML and CuPy import and a GPU is visible."""
     try:
-        import cupy
         import cuml  # noqa: F401
+        import cupy
 
         return cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:  # noqa: BLE001 - any import or driver failure means: no cuML here

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +73,19 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+@contextmanager
+def new_output_dir(path: str | Path) -> Iterator[Path]:
+    """Yield `path` as an output folder; if it did not exist and the block fails, remove it again.
+
+    So a run stopped by bad input never leaves a half-written folder behind, and never touches an old one.
+    """
+    path = Path(path)
+    created = not path.exists()
+    try:
+        yield path
+    except BaseException:
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise

@@ -41,7 +41,10 @@ def embedding_model_path(spec: SweepSpec, root: Path) -> str:
 
 
 def prepare_embeddings(spec: SweepSpec, root: Path, data: PreparedData) -> Path:
-    """Return the folder of the training set's embeddings, computing them unless already there."""
+    """Return the folder of the training set's embeddings: given, already computed, or computed now."""
+    if spec.clustering.embeddings_path:
+        load_embeddings(spec.clustering.embeddings_path, data.train_fingerprint)  # refuses another dataset's
+        return Path(spec.clustering.embeddings_path)
     out = root / "embeddings"
     try:
         load_embeddings(out, data.train_fingerprint)

@@ -86,6 +86,7 @@ class TrainSpec(_Strict):
 class ClusteringSpec(_Strict):
     backend: Literal["auto", "cuml", "sklearn"] = "auto"  # auto: cuML when importable with a GPU
     embedding_model: str | None = None  # fine-tuned checkpoint to embed with; None: fine-tune one first
+    embeddings_path: str | None = None  # precomputed embeddings (a `tis-ray embed` folder) to cluster
     embedding_epochs: int | None = None  # epochs of that preparation model (default: train.epochs)
     pooling: Literal["cls", "mean", "pooler"] = "cls"  # [CLS] last hidden state, as the original
     labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
@@ -239,7 +240,8 @@ def check_local_inputs(spec: SweepSpec) -> None:
             raise SpecError(f"data.{field}: no such file or folder: {value}")
     for field, value in (("model.name", spec.model.name), ("model.tokenizer", spec.model.tokenizer),
                          ("clustering.embedding_model", spec.clustering.embedding_model),
-                         ("clustering.labels_path", spec.clustering.labels_path)):
+                         ("clustering.labels_path", spec.clustering.labels_path),
+                         ("clustering.embeddings_path", spec.clustering.embeddings_path)):
         if value and looks_like_path(value) and not Path(value).expanduser().exists():
             raise SpecError(f"{field}: no such checkpoint or folder: {value}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from tis_ray.errors import TisRayError
+from tis_ray.io import new_output_dir, write_json, write_text
 from tis_ray.samplers import sampler_key
 from tis_ray.spec import SweepSpec, check_local_inputs
 from tis_ray.trial import run_trial
@@ -90,6 +90,31 @@ def prepare_shared(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
     return {"data": str(root / "data"), "clusters_by_sampler": clusters}
 
 
+def prepare_on_cluster(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
+    """Run `prepare_shared` as one Ray task with a trial's resources (a GPU node on a GPU cluster)."""
+    import ray
+
+    r = spec.resources
+    task = ray.remote(num_cpus=r.cpu, num_gpus=1 if r.gpu else 0, max_retries=0)(_prepare_task)
+    try:
+        return ray.get(task.remote(spec.model_dump(mode="json"), str(run_dir)))
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, TisRayError):
+            raise exc.cause from None
+        raise
+
+
+def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
+    import datasets
+
+    from tis_ray.spec import build_spec
+
+    logging.basicConfig(level=logging.INFO, format="[tis-ray] %(message)s")
+    logging.getLogger("tis_ray").setLevel(logging.INFO)
+    datasets.disable_progress_bars()
+    return prepare_shared(build_spec(raw_spec), Path(run_dir))
+
+
 def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
     """Run (or resume) the sweep of `spec`; returns Tune's ResultGrid. The run directory is storage_path/name."""
     from ray import tune
@@ -101,16 +126,15 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
         raise TisRayError(f"run directory {run_dir} exists: pass --resume to continue it, or set another name "
                           "(--set name=...)")
     connect(address, num_cpus)
-    created = not run_dir.exists()
-    try:
+    with new_output_dir(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-        prepared = json.loads((run_dir / "prepared.json").read_text()) if resuming else prepare_shared(spec, run_dir)
-        (run_dir / "prepared.json").write_text(json.dumps(prepared, indent=2))
-    except BaseException:
-        if created:  # never leave a half-written run directory behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        resolved = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+        if resuming and (run_dir / SPEC_FILE).read_text() != resolved:
+            raise TisRayError(f"the spec differs from the one {run_dir} was started with ({run_dir / SPEC_FILE}): "
+                              "resume with that spec, or start a new run under another name")
+        write_text(run_dir / SPEC_FILE, resolved)
+        prepared = json.loads((run_dir / "prepared.json").read_text()) if resuming else prepare_on_cluster(spec, run_dir)
+        write_json(run_dir / "prepared.json", prepared)
 
     r = spec.resources
     trainable = tune.with_resources(tune_trial, {"cpu": r.cpu, "gpu": r.gpu})

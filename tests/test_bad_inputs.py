@@ -1,0 +1,109 @@
+"""The README's bad-input table: each row is one case. Every one ends with a one-line error naming the
+problem, exit status 2, before any trial runs, and with nothing written or overwritten."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+from conftest import small_spec_dict
+
+from tis_ray.cli import main
+
+TSV_HEADER = "premise\thypothesis\tlabel\n"
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    (tmp_path / "runs" / "old").mkdir(parents=True)
+    (tmp_path / "runs" / "old" / "results.parquet").write_text("earlier results")
+    (tmp_path / "good.tsv").write_text(TSV_HEADER + "".join(f"p{i}\th{i}\t{i % 3}\n" for i in range(6)))
+    return tmp_path
+
+
+def spec_file(tmp_path, **overrides):
+    raw = small_spec_dict(storage_path=str(tmp_path / "runs"), **overrides)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def files_spec(tmp_path, train_text):
+    (tmp_path / "train.tsv").write_text(train_text)
+    return spec_file(tmp_path, data={"source": "files", "train_file": str(tmp_path / "train.tsv"),
+                                     "matched_file": str(tmp_path / "good.tsv"), "hans": None})
+
+
+def labels_dir(tmp_path, labels):
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    np.save(folder / "labels.npy", np.asarray(labels, dtype=np.int64), allow_pickle=False)
+    return str(folder)
+
+
+def embeddings_dir(tmp_path, fingerprint):
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    np.save(folder / "embeddings.npy", np.zeros((1200, 4), dtype=np.float32), allow_pickle=False)
+    (folder / "manifest.json").write_text(json.dumps({"fingerprint": fingerprint, "rows": 1200, "dim": 4}))
+    return str(folder)
+
+
+def train(tmp, spec, *extra):
+    return ["train", spec, "--out", str(tmp / "runs" / "train_out"), *extra]
+
+
+CASES = {
+    "malformed TSV line": (lambda t: train(t, files_spec(t, TSV_HEADER + "a\tb\t0\nonly two\tfields\n")),
+                           r"train\.tsv:3: expected 3 fields as in the header, found 2"),
+    "label outside the label set": (lambda t: train(t, files_spec(t, TSV_HEADER + "a\tb\tmaybe\n")),
+                                    r"train\.tsv:2: unknown label 'maybe'"),
+    "empty training set after sampling": (
+        lambda t: train(t, spec_file(t), "--sampler", "dbscan", "--data-pct", "0.5",
+                        "--cluster-input-path", labels_dir(t, np.full(1200, -1))),
+        r"found 0 cluster\(s\) and 1200 noise points"),
+    "data_pct 0": (lambda t: ["sweep", spec_file(t, grid={"data_pct": [0]})],
+                   r"grid\.data_pct\.0: data_pct must be in \(0, 1\]"),
+    "data_pct 1.5": (lambda t: ["sweep", spec_file(t, grid={"data_pct": [0.5, 1.5]})],
+                     r"grid\.data_pct\.1: data_pct must be in \(0, 1\] \(0\.1 means 10%\), got 1\.5"),
+    "unknown sampler type": (lambda t: ["sweep", spec_file(t, grid={"samplers": [{"type": "kmean"}]})],
+                             r"grid\.samplers: unknown sampler 'kmean'; known: random, stratified, kmeans, dbscan"),
+    "unknown sampler parameter": (
+        lambda t: ["sweep", spec_file(t, grid={"samplers": [{"type": "kmeans", "clusters": 8}]})],
+        r"unknown parameter 'clusters'; known: mode, n_clusters, clusters_to_take"),
+    "cluster labels file of the wrong length": (
+        lambda t: train(t, spec_file(t), "--sampler", "kmeans", "--data-pct", "0.5",
+                        "--cluster-input-path", labels_dir(t, np.zeros(7))),
+        r"7 cluster labels for a training set of 1200 examples"),
+    "embeddings from another dataset": (
+        lambda t: train(t, spec_file(t), "--sampler", "kmeans", "--data-pct", "0.5",
+                        "--embeddings", embeddings_dir(t, "0123456789abcdef")),
+        r"embeddings belong to dataset 0123456789abcdef, not to this training set"),
+    "missing model path": (lambda t: ["sweep", spec_file(t), "--set", "model.name=./no/such/checkpoint"],
+                           r"model\.name: no such checkpoint or folder: \./no/such/checkpoint"),
+    "missing data file": (lambda t: ["sweep", spec_file(t, data={"source": "files", "train_file": "nope.tsv",
+                                                                  "matched_file": "nope.tsv"})],
+                          r"data\.train_file: no such file or folder: nope\.tsv"),
+    "unreachable Ray address": (lambda t: ["sweep", spec_file(t), "--address", "127.0.0.1:9"],
+                                r"cannot reach a Ray cluster at 127\.0\.0\.1:9"),
+    "two exclusive modes": (lambda t: ["sweep", spec_file(t, grid={"data_pct": [0.1], "samplers": [
+        {"type": "kmeans", "mode": "num_clusters", "clusters_to_take": 2}]})],
+        r"mode num_clusters picks its own subset size and excludes grid\.data_pct"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, workspace, capsys):
+    make_argv, message = CASES[case]
+    argv = make_argv(workspace)
+    before = sorted(p.relative_to(workspace) for p in (workspace / "runs").rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("tis-ray: error:")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in err
+
+    assert re.search(message, errors[0]), errors[0]
+    assert sorted(p.relative_to(workspace) for p in (workspace / "runs").rglob("*")) == before
+    assert (workspace / "runs" / "old" / "results.parquet").read_text() == "earlier results"

@@ -1,0 +1,84 @@
+"""Sweeps under local Ray: shared preparation, export, resume, and bad input stopped before any trial."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import small_spec_dict
+
+from tis_ray.cli import main
+from tis_ray.export import export_table
+
+pytestmark = pytest.mark.slow
+
+
+def write_spec(tmp_path, **overrides):
+    raw = small_spec_dict(storage_path=str(tmp_path / "runs"), **overrides)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    import ray
+
+    tmp = tmp_path_factory.mktemp("sweep")
+    spec = write_spec(tmp, name="s", train={"epochs": 2}, clustering={"embedding_epochs": 1}, grid={
+        "seeds": [1, 2], "data_pct": [0.5],
+        "samplers": [{"type": "random"}, {"type": "kmeans", "mode": "proportional", "n_clusters": 4},
+                     {"type": "kmeans", "mode": "round_robin", "n_clusters": 4}]})
+    try:
+        assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0
+    finally:
+        ray.shutdown()
+    return spec, tmp / "runs" / "s"
+
+
+def test_every_trial_completed_once_with_its_metrics(finished_sweep):
+    _, run_dir = finished_sweep
+    table = pd.read_parquet(run_dir / "results.parquet")
+    assert len(table) == 6 and set(table["status"]) == {"completed"}
+    assert sorted(table["setting"].unique()) == ["kmeans(mode=proportional, n_clusters=4)",
+                                                 "kmeans(mode=round_robin, n_clusters=4)", "random"]
+    assert set(table["n_train"]) == {600} and table["subset_sha256"].nunique() == 6
+    for column in ("mnli_m/acc", "mnli_mm/acc", "hans/lexical_overlap/non_entailed", "node_id", "train_time_s"):
+        assert table[column].notna().all(), column
+    per_epoch = export_table(run_dir, per_epoch=True)
+    assert len(per_epoch) == 12 and sorted(per_epoch["epoch"].unique()) == [1, 2]
+
+
+def test_shared_preparation_happens_once(finished_sweep):
+    _, run_dir = finished_sweep
+    prepared = run_dir / "prepared"
+    # train, matched, mismatched, HANS: tokenized once each, by the driver's preparation task
+    assert len(list((prepared / "data" / "tokenized").iterdir())) == 4
+    # two kmeans samplers with the same n_clusters share one clustering
+    clusterings = list((prepared / "clusters").iterdir())
+    assert len(clusterings) == 1 and clusterings[0].name.startswith("kmeans-n_clusters4-")
+    folders = set(json.loads((run_dir / "prepared.json").read_text())["clusters_by_sampler"].values())
+    assert len(folders) == 1
+    # each kmeans trial records its per-cluster counts; proportional ones follow the cluster sizes exactly
+    for subset in run_dir.glob("*/subset.json"):
+        record = json.loads(subset.read_text())
+        if record["sampler"]["type"] == "kmeans":
+            assert sum(record["cluster_counts"].values()) == 600
+
+
+def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
+    import ray
+
+    spec, run_dir = finished_sweep
+    before = {p: p.read_text() for p in run_dir.glob("*/result.json")}
+    try:
+        assert main(["sweep", str(spec), "--resume", "--num-cpus", "2"]) == 0
+    finally:
+        ray.shutdown()
+    assert {p: p.read_text() for p in run_dir.glob("*/result.json")} == before
+
+
+def test_rerun_without_resume_is_refused(finished_sweep, capsys):
+    spec, run_dir = finished_sweep
+    assert main(["sweep", str(spec)]) == 2
+    assert "exists: pass --resume" in capsys.readouterr().err

@@ -117,10 +117,10 @@ def _fmt(value, scale=100.0, digits=2) -> str:
     return "—" if pd.isna(value) else f"{scale * value:.{digits}f}"
 
 
-def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
+def markdown(table: pd.DataFrame, floatfmt: str = ".2f", budget_label: str = "budget") -> str:
     """Return `table` as a GitHub Markdown table, index levels as leading columns."""
     flat = table.reset_index() if any(name is not None for name in table.index.names) else table
-    return flat.to_markdown(index=False, floatfmt=floatfmt)
+    return flat.rename(columns={"budget": budget_label}).to_markdown(index=False, floatfmt=floatfmt)
 
 
 def _mean_std_markdown(table: pd.DataFrame) -> pd.DataFrame:
@@ -254,12 +254,13 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
              "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", ""]
 
     mean = mean_std_table(done, expected)
-    lines += ["## Mean ± std across seeds", "", markdown(_mean_std_markdown(mean)), ""]
-    _write(out, "mean_std", mean, markdown(_mean_std_markdown(mean)))
+    text = markdown(_mean_std_markdown(mean), budget_label=xlabel)
+    lines += ["## Mean ± std across seeds", "", text, ""]
+    _write(out, "mean_std", mean, text)
 
     paired = paired_vs_random(done)
     if not paired.empty:
-        text = markdown(paired.set_index(GROUP))
+        text = markdown(paired.set_index(GROUP), budget_label=xlabel)
         link = _write(out, "paired_vs_random", paired, text)
         lines += ["## Sampler − random at the same budget and seed (MNLI-m, points)", "",
                   "Positive: the sampler beat random. 'within seed noise' when |mean| ≤ 2 standard errors.", "",
@@ -277,19 +278,19 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
 
     lines += ["## Per seed", ""]
     for seed, t in per_seed_tables(done).items():
-        text = markdown(t.apply(lambda c: c * 100 if c.name.startswith("MNLI") else c).round(4), ".4g")
+        text = markdown(t.apply(lambda c: c * 100 if c.name.startswith("MNLI") else c).round(4), ".4g", xlabel)
         link = _write(out, f"seed_{seed}", t, text)
         lines += [f"- seed {seed}: [{link}]({link})"]
     lines.append("")
 
     if table["epoch"].notna().any() and table["epoch"].nunique() > 1:
         epochs = epoch_table(table)
-        link = _write(out, "epochs", epochs, markdown(epochs, ".4f"))
+        link = _write(out, "epochs", epochs, markdown(epochs, ".4f", xlabel))
         lines += ["## Accuracy per epoch", "", f"Mean across seeds: [{link}]({link})", ""]
 
     missing = trials[trials["status"] != "completed"]
     if not missing.empty:
         cols = ["trial_id", "setting", "budget", "seed", "status", "error"]
         lines += ["## Failed or unfinished trials (left out of every mean above)", "",
-                  markdown(missing[cols].set_index("trial_id")), ""]
+                  markdown(missing[cols].set_index("trial_id"), budget_label=xlabel), ""]
     return write_text(out / "index.md", "\n".join(lines) + "\n")

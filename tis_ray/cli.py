@@ -132,6 +132,10 @@ def cmd_sweep(args) -> int:
     print(f"sweep {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; table -> {path}")
     for _, row in table[table["status"] == "failed"].iterrows():
         print(f"  failed {row['trial_id']} ({row['setting']}, seed {row['seed']}): {row['error']}")
+    unfinished = int(table["status"].isin(["incomplete", "not_started"]).sum())
+    if unfinished:
+        print(f"interrupted: {unfinished} trials unfinished; continue with: tis-ray sweep {args.spec} --resume")
+        return 130
     print(f"next: tis-ray report {run_dir}")
     return 0
 

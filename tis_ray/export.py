@@ -6,13 +6,16 @@ ExperimentAnalysis would unpickle trial state, and the run directory alone must 
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from tis_ray.errors import TisRayError
 from tis_ray.samplers import sampler_label
+from tis_ray.spec import build_spec
 
 KEY_COLUMNS = ["trial_id", "status", "setting", "sampler", "sampler_params", "overrides", "seed", "data_pct",
                "n_examples", "n_train", "epoch"]
@@ -40,21 +43,18 @@ def _last_error(trial_dir: Path) -> str | None:
     return lines[-1] if lines else "failed"
 
 
-def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
-    params = json.loads((trial_dir / "params.json").read_text())
-    results = _read_results(trial_dir / "result.json")
-    by_epoch: dict[int, dict] = {}
-    for row in results:  # a retried trial reports its epochs again: the last attempt wins
-        if "epoch" in row:
-            by_epoch[int(row["epoch"])] = row
-    completed = any(row.get("final") for row in by_epoch.values())
-    error = None if completed else _last_error(trial_dir)
+def _grid_key(params: dict) -> str:
+    return json.dumps([params.get(k) or {} if k != "seed" else params.get(k)
+                       for k in ("seed", "budget", "sampler", "overrides")], sort_keys=True)
+
+
+def _base_row(trial_id: str, params: dict, status: str, error: str | None) -> dict:
     sampler = params.get("sampler") or {"type": "random"}
     overrides = params.get("overrides") or {}
     budget = params.get("budget") or {}
-    base = {
-        "trial_id": trial_dir.name,
-        "status": "completed" if completed else ("failed" if error else "incomplete"),
+    return {
+        "trial_id": trial_id,
+        "status": status,
         "error": error,
         "setting": sampler_label(sampler) + "".join(f" {k}={v}" for k, v in sorted(overrides.items())),
         "sampler": sampler["type"],
@@ -64,6 +64,30 @@ def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
         "data_pct": budget.get("data_pct"),
         "n_examples": budget.get("n_examples"),
     }
+
+
+def expected_grid(run_dir: Path) -> list[dict]:
+    """Return the trial parameters the run's spec.resolved.yaml asks for (empty without that file)."""
+    spec_file = run_dir / "spec.resolved.yaml"
+    if not spec_file.is_file():
+        return []
+    spec = build_spec(yaml.safe_load(spec_file.read_text()), source=str(spec_file))
+    return [{"seed": seed, "budget": budget, "sampler": sampler, "overrides": overrides}
+            for seed, budget, sampler, overrides in itertools.product(
+                spec.grid.seeds, spec.budgets(), spec.grid.samplers, spec.extra_overrides())]
+
+
+def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
+    params = json.loads((trial_dir / "params.json").read_text())
+    results = _read_results(trial_dir / "result.json")
+    by_epoch: dict[int, dict] = {}
+    for row in results:  # a retried trial reports its epochs again: the last attempt wins
+        if "epoch" in row:
+            by_epoch[int(row["epoch"])] = row
+    completed = any(row.get("final") for row in by_epoch.values())
+    error = None if completed else _last_error(trial_dir)
+    status = "completed" if completed else ("failed" if error else "incomplete")
+    base = {**_base_row(trial_dir.name, params, status, error), "_grid_key": _grid_key(params)}
     epochs = [by_epoch[e] for e in sorted(by_epoch)]
     if not per_epoch:
         epochs = epochs[-1:]
@@ -82,12 +106,19 @@ def trial_dirs(run_dir: str | Path) -> list[Path]:
 
 
 def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
-    """Return the tidy results table of a finished, interrupted or resumed run directory."""
+    """Return the tidy results table of a finished, interrupted or resumed run directory.
+
+    Trials of the spec's grid that never started (an interrupted sweep) get a row with status not_started.
+    """
+    run_dir = Path(run_dir)
     dirs = trial_dirs(run_dir)
-    if not dirs:
+    expected = expected_grid(run_dir)
+    if not dirs and not expected:
         raise TisRayError(f"{run_dir}: no trials found (expected */params.json written by Ray Tune)")
     rows = [row for d in dirs for row in _trial_rows(d, per_epoch)]
-    table = pd.DataFrame(rows)
+    seen = {row["_grid_key"] for row in rows}
+    rows += [_base_row(None, params, "not_started", None) for params in expected if _grid_key(params) not in seen]
+    table = pd.DataFrame(rows).drop(columns="_grid_key", errors="ignore")
     for column in KEY_COLUMNS:
         if column not in table:
             table[column] = None

@@ -45,7 +45,9 @@ def final_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Return one row per trial (its last epoch) with a numeric `budget` column."""
     table = table.copy()
     if "epoch" in table and table["epoch"].notna().any():
-        table = table.sort_values("epoch", na_position="first").groupby("trial_id", sort=False).tail(1)
+        reported = table[table["epoch"].notna()]
+        last = reported.sort_values("epoch").groupby("trial_id", sort=False).tail(1)
+        table = pd.concat([last, table[table["epoch"].isna()]])
     table["budget"] = table.apply(_budget, axis=1)
     return table
 

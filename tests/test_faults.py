@@ -1,0 +1,134 @@
+"""Fault tolerance on the demo data: a killed trial worker, an interrupted driver, a trial that raises.
+
+Each sweep runs in a child process, as a user would start it. Only processes these tests started are
+signalled, by PID.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import yaml
+
+from conftest import small_spec_dict
+from tis_ray.export import export_table
+
+pytestmark = pytest.mark.slow
+
+
+def start_sweep(tmp_path, raw, *extra):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-m", "tis_ray.cli", "sweep", str(spec), "--num-cpus", "2", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc, timeout=420):
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_tree(proc)
+        raise
+    return proc.returncode, out
+
+
+def stop_tree(proc):
+    """Kill a child process and everything it started (Ray's local processes), by PID."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    proc.kill()
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def wait_for(condition, timeout=240, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def results(trial_dir):
+    path = trial_dir / "result.json"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def trial_dirs(run_dir, sampler_type=None):
+    dirs = [p.parent for p in run_dir.glob("*/params.json")]
+    return [d for d in dirs if sampler_type is None
+            or json.loads((d / "params.json").read_text())["sampler"]["type"] == sampler_type]
+
+
+def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
+    raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 4},
+                          clustering={"embedding_epochs": 1},
+                          resources={"cpu": 1, "max_failures": 1},
+                          grid={"seeds": [1], "data_pct": [1.0], "samplers": [
+                              {"type": "random"},
+                              # eps far below any distance: every point is noise, the trial must fail loudly
+                              {"type": "dbscan", "eps": 1.0e-9, "min_samples": 5, "noise": "include"}]})
+    run_dir = tmp_path / "runs" / "faults"
+    proc = start_sweep(tmp_path, raw)
+    try:
+        trial = wait_for(lambda: next(iter(trial_dirs(run_dir, "random")), None), what="the random trial")
+        wait_for(lambda: len(results(trial)) >= 1 and (trial / "worker.pid").is_file(), what="epoch 1")
+        killed = int((trial / "worker.pid").read_text())
+        psutil.Process(killed).kill()  # the trial's worker process, mid-training
+        code, out = finish(proc)
+    finally:
+        if proc.poll() is None:
+            stop_tree(proc)
+    assert code == 0, out
+    table = export_table(run_dir).set_index("sampler")
+    assert len(table) == 2 and table.index.is_unique
+    assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 4
+    assert int((trial / "worker.pid").read_text()) != killed  # a second attempt finished the trial
+    assert (trial / "error.txt").is_file()  # ... and Tune recorded the first one's death
+    per_epoch = export_table(run_dir, per_epoch=True)
+    assert per_epoch[per_epoch["sampler"] == "random"]["epoch"].tolist() == [1, 2, 3, 4]
+    assert table.loc["dbscan", "status"] == "failed"
+    assert "found 0 cluster(s)" in table.loc["dbscan", "error"]
+    assert "failed" in out and "found 0 cluster(s)" in out
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    raw = small_spec_dict(name="resume", storage_path=str(tmp_path / "runs"), train={"epochs": 2},
+                          resources={"cpu": 1, "max_concurrent": 1},
+                          grid={"seeds": [1, 2, 3], "data_pct": [0.5], "samplers": [{"type": "random"}]})
+    run_dir = tmp_path / "runs" / "resume"
+    proc = start_sweep(tmp_path, raw)
+    try:
+        def one_finished():
+            done = [d for d in trial_dirs(run_dir) if any(r.get("final") for r in results(d))]
+            return done if done and len(done) < 3 else None
+
+        wait_for(one_finished, what="a finished trial")
+        proc.send_signal(signal.SIGINT)
+        code, out = finish(proc)
+    finally:
+        if proc.poll() is None:
+            stop_tree(proc)
+    assert code != 0, out
+    finished = {d.name: (d / "result.json").read_text() for d in trial_dirs(run_dir)
+                if any(r.get("final") for r in results(d))}
+    assert 1 <= len(finished) < 3
+
+    code, out = finish(start_sweep(tmp_path, raw, "--resume"))
+    assert code == 0, out
+    table = export_table(run_dir)
+    assert len(table) == 3 and table["trial_id"].is_unique and set(table["status"]) == {"completed"}
+    assert sorted(table["seed"]) == [1, 2, 3]
+    for name, text in finished.items():  # finished trials were not rerun: their results are byte-identical
+        assert (run_dir / name / "result.json").read_text() == text

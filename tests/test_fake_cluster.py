@@ -1,0 +1,146 @@
+"""End to end on a local fake multi-node autoscaling cluster built from cluster.yaml's worker node types.
+
+The head starts as `ray start --head --block` under RAY_FAKE_CLUSTER=1; the demo sweep is submitted with
+`ray job submit`, as after `ray up`. Teardown ends only the processes this test started: the head by its
+PID (it takes its own processes down on SIGTERM) and the fake worker nodes by the PIDs collected from the
+head's process tree while it ran.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from conftest import small_spec_dict
+from tis_ray.export import export_table
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[1]
+RAY = str(Path(sys.executable).parent / "ray")
+DASHBOARD = "http://127.0.0.1:8265"
+HEAD_NODE_ID = "fffffffffffffffffffffffffffffffffffffffffffffffffff00000"  # the fake provider's head
+
+
+def fake_autoscaling_config() -> dict:
+    """cluster.yaml with provider fake_multinode; each GPU worker type keeps its name, gets 1 CPU, and its
+    GPUs become a custom resource (the machine has none)."""
+    real = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    workers = {}
+    for name, node in real["available_node_types"].items():
+        if name == real["head_node_type"]:
+            continue
+        gpus = node["resources"].get("GPU", 0)
+        workers[name] = {"resources": {"CPU": 1, f"fake_gpu_{name}": gpus}, "node_config": {},
+                         "min_workers": 0, "max_workers": 2}
+    return {
+        "cluster_name": "tis-ray-fake", "max_workers": 2, "upscaling_speed": 2.0, "idle_timeout_minutes": 5,
+        "provider": {"type": "fake_multinode", "disable_node_updaters": True, "disable_launch_config_check": True},
+        "auth": {"ssh_user": "ubuntu"},
+        "available_node_types": {"ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0},
+                                 **workers},
+        "head_node_type": "ray.head.default",
+        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
+        "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [], "setup_commands": [],
+        "head_setup_commands": [], "worker_setup_commands": [], "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+    }
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+class ProcessTree:
+    """Remembers every descendant of a process while it runs (PID and start time, to avoid PID reuse)."""
+
+    def __init__(self, pid: int):
+        self.root, self.seen, self._stop = psutil.Process(pid), {}, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while not self._stop.is_set():
+            try:
+                for child in self.root.children(recursive=True):
+                    self.seen.setdefault(child.pid, child.create_time())
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.5)
+
+    def end(self, head: subprocess.Popen):
+        self._stop.set()
+        self._thread.join()
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        leftovers = []
+        for pid, started in self.seen.items():
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == started:
+                    proc.kill()
+                    leftovers.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(leftovers, timeout=30)
+
+
+@pytest.fixture
+def fake_cluster(tmp_path):
+    if not (port_free(6379) and port_free(8265)):
+        pytest.skip("ports 6379 / 8265 are taken: the fake provider needs the default GCS and dashboard ports")
+    config = tmp_path / "fake_cluster.yaml"
+    config.write_text(yaml.safe_dump(fake_autoscaling_config()))
+    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
+    head = subprocess.Popen([RAY, "start", "--head", "--block", "--port=6379", "--num-cpus=0",
+                             f"--autoscaling-config={config}", "--include-dashboard=true",
+                             "--dashboard-host=127.0.0.1", "--dashboard-port=8265"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tree = ProcessTree(head.pid)
+    try:
+        # Local clusters use token authentication; clients of the cluster carry its token.
+        token = subprocess.run([RAY, "get-auth-token"], capture_output=True, text=True, env=env)
+        if token.returncode == 0 and token.stdout.strip():
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token.stdout.strip().splitlines()[-1])
+        deadline = time.monotonic() + 120
+        while subprocess.run([RAY, "job", "list", "--address", DASHBOARD], capture_output=True,
+                             env=env).returncode != 0:
+            assert head.poll() is None, "ray start --head exited"
+            assert time.monotonic() < deadline, "the fake cluster's Jobs API did not come up"
+            time.sleep(1)
+        yield env
+    finally:
+        tree.end(head)
+
+
+def test_demo_sweep_via_ray_job_submit_runs_on_two_worker_nodes(fake_cluster, tmp_path):
+    raw = small_spec_dict(name="fake", storage_path=str(tmp_path / "runs"), train={"epochs": 1},
+                          resources={"cpu": 1},
+                          grid={"seeds": [1, 2, 3], "data_pct": [0.5, 1.0], "samplers": [{"type": "random"}]})
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    submit = subprocess.run(
+        [RAY, "job", "submit", "--address", DASHBOARD, "--", sys.executable, "-m", "tis_ray.cli", "sweep",
+         str(spec), "--address", "auto"],
+        capture_output=True, text=True, env=fake_cluster, timeout=600)
+    assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-4000:]
+    assert "succeeded" in submit.stdout
+
+    table = export_table(tmp_path / "runs" / "fake")  # a new reader, no live Ray needed
+    assert len(table) == 6 and set(table["status"]) == {"completed"}
+    assert table["mnli_m/acc"].notna().all()
+    nodes = set(table["node_id"])
+    assert HEAD_NODE_ID not in nodes  # the head has CPU 0: trials run on workers only
+    assert len(nodes) >= 2, json.dumps(sorted(nodes))

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-
 from conftest import small_spec_dict
+
 from tis_ray.export import export_table
 
 pytestmark = pytest.mark.slow
@@ -95,6 +95,11 @@ class ProcessTree:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(leftovers, timeout=30)
+        # `ray stop` would remove the cluster's address file; without it a later bare ray.init() on this
+        # machine would try to join the cluster just ended.
+        address_file = Path("/tmp/ray/ray_current_cluster")
+        if address_file.is_file() and address_file.read_text().strip().endswith(":6379"):
+            address_file.unlink()
 
 
 @pytest.fixture

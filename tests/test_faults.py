@@ -13,8 +13,8 @@ import time
 import psutil
 import pytest
 import yaml
-
 from conftest import small_spec_dict
+
 from tis_ray.export import export_table
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,9 @@ def trial_dirs(run_dir, sampler_type=None):
 
 
 def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
-    raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 4},
+    # 2,400 pairs x 6 epochs: long enough (~10 s) that the worker is still training when it is killed
+    raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 6},
+                          data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
                           clustering={"embedding_epochs": 1},
                           resources={"cpu": 1, "max_failures": 1},
                           grid={"seeds": [1], "data_pct": [1.0], "samplers": [
@@ -93,11 +95,11 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     assert code == 0, out
     table = export_table(run_dir).set_index("sampler")
     assert len(table) == 2 and table.index.is_unique
-    assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 4
+    assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 6
     assert int((trial / "worker.pid").read_text()) != killed  # a second attempt finished the trial
     assert (trial / "error.txt").is_file()  # ... and Tune recorded the first one's death
     per_epoch = export_table(run_dir, per_epoch=True)
-    assert per_epoch[per_epoch["sampler"] == "random"]["epoch"].tolist() == [1, 2, 3, 4]
+    assert per_epoch[per_epoch["sampler"] == "random"]["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
     assert table.loc["dbscan", "status"] == "failed"
     assert "found 0 cluster(s)" in table.loc["dbscan", "error"]
     assert "failed" in out and "found 0 cluster(s)" in out

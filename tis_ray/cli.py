@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithm", default="kmeans", choices=["kmeans", "dbscan"])
     p.add_argument("--n-clusters", type=int, default=16)
     p.add_argument("--method", default="refine", choices=["refine", "lloyd", "minibatch"],
-                   help="CPU KMeans: minibatch + 3 Lloyd passes (default), full Lloyd, or minibatch only")
+                   help="CPU KMeans: minibatch + 2 Lloyd passes (default), full Lloyd, or minibatch only")
     p.add_argument("--eps", type=float, default=0.2)
     p.add_argument("--min-samples", type=int, default=50)
     p.add_argument("--backend", default="auto", choices=["auto", "cuml", "sklearn"])

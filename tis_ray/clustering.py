@@ -26,8 +26,8 @@ ALGORITHMS = ("kmeans", "dbscan")
 # DBSCAN costs grow with rows^2 on the CPU: ~17 s at 30,000 rows on 2 cores, most of an hour at MNLI's 392,702.
 DBSCAN_CPU_WARN_ROWS = 50_000
 # CPU KMeans default: MiniBatchKMeans to get close, then a few full Lloyd passes to reach Lloyd's inertia.
-KMEANS_MINIBATCH_SIZE = 16_384
-KMEANS_REFINE_ITERS = 3
+KMEANS_MINIBATCH_SIZE = 8_192
+KMEANS_REFINE_ITERS = 2
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _kmeans_sklearn(x, n_clusters, seed, method):
         km = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit(x)
         return km.labels_, km.cluster_centers_, {"inertia": float(km.inertia_), "n_iter": int(km.n_iter_)}
     mb = MiniBatchKMeans(n_clusters=n_clusters, batch_size=KMEANS_MINIBATCH_SIZE, n_init=1,
-                         random_state=seed, max_no_improvement=10).fit(x)
+                         random_state=seed, max_no_improvement=3).fit(x)
     if method == "minibatch":
         inertia = float(((x - mb.cluster_centers_[mb.labels_]) ** 2).sum())
         return mb.labels_, mb.cluster_centers_, {"inertia": inertia}

@@ -70,7 +70,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         except (OSError, ValueError):
             raise TisRayError(f"cannot reach a Ray cluster at {address} (is `ray up` / `ray start --head` running?)") from None
     try:
-        ray.init(address=address, num_cpus=num_cpus if not address else None, include_dashboard=False,
+        # "local" always starts a fresh single-node Ray: a bare init would join any cluster whose address
+        # file (/tmp/ray/ray_current_cluster) a `ray start` left on this machine.
+        ray.init(address=address or "local", num_cpus=num_cpus if not address else None, include_dashboard=False,
                  ignore_reinit_error=True, log_to_driver=True)
     except ConnectionError as exc:
         raise TisRayError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}") from None

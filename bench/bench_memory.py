@@ -2,13 +2,12 @@
 
     python bench/bench_memory.py        # ~6 min on 2 CPU cores
 
-Each command runs as a child process; its peak resident memory comes from the OS (ru_maxrss).
+Each command runs in its own wrapper process, whose RUSAGE_CHILDREN peak (ru_maxrss) is that command's.
 Embeddings are written batch by batch into a memory-mapped .npy, so they are never held in memory twice.
 """
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,15 @@ ROOT = Path(__file__).parents[1]
 
 
 def peak_rss(cmd: list[str]) -> tuple[float, float]:
-    """Run `cmd`; return (peak RSS in GiB of the largest child so far, seconds)."""
+    """Run `cmd` under a fresh wrapper process; return (peak RSS of cmd's process tree in GiB, seconds).
+
+    The wrapper's RUSAGE_CHILDREN covers `cmd` alone, not the commands measured before it.
+    """
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+               "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, time.perf_counter() - start
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], check=True, cwd=ROOT, capture_output=True, text=True)
+    return int(out.stdout.strip()) / 2**20, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -43,8 +47,8 @@ def main() -> None:
         f"| `tis-ray train experiments/demo.yaml` (4,000 pairs, 4 epochs) | {trial_rss:.2f} GiB | {trial_s:.0f} |",
         f"| `tis-ray embed` on 392,702 synthetic pairs, tiny-albert | {embed_rss:.2f} GiB | {embed_s:.0f} |", "",
         f"The embedding matrix on disk is {matrix_gib:.2f} GiB (392,702 x 128 float32); rows are written into the "
-        "memory-mapped .npy as each batch finishes, so no second in-memory copy is made. (ru_maxrss is the "
-        "peak of the largest child so far, so the embed row is at least the trial row.)"])
+        "memory-mapped .npy as each batch finishes, so no second in-memory copy is made. Peak RSS is the OS's "
+        "ru_maxrss of each command's own process tree."])
     record("Peak memory (issue 6.4)", body)
 
 

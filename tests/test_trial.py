@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def config(**kw):
-    return {"spec": small_spec_dict(), "seed": 42, "budget": {"data_pct": 1.0}, "sampler": {"type": "random"},
+    return {"spec": small_spec_dict(train={"epochs": 4}), "seed": 42, "budget": {"data_pct": 1.0}, "sampler": {"type": "random"},
             "num_threads": 2, **kw}
 
 
@@ -35,12 +35,12 @@ def test_demo_trial_beats_chance_clearly(full_run):
 
 def test_every_epoch_is_reported_once_with_all_metrics(full_run):
     out, final, epochs = full_run
-    assert [m["epoch"] for m in epochs] == [1, 2, 3]
-    assert [m["final"] for m in epochs] == [0, 0, 1]
+    assert [m["epoch"] for m in epochs] == [1, 2, 3, 4]
+    assert [m["final"] for m in epochs] == [0, 0, 0, 1]
     for key in ("mnli_m/acc", "mnli_mm/acc", "hans/acc", "hans/constituent/non_entailed", "node_id"):
         assert all(key in m for m in epochs)
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["final"]["mnli_m/acc"] == final["mnli_m/acc"] and len(saved["epochs"]) == 3
+    assert saved["final"]["mnli_m/acc"] == final["mnli_m/acc"] and len(saved["epochs"]) == 4
     assert final["n_train"] == 1200 and final["train_examples_per_s"] > 0
 
 

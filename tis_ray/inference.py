@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from tis_ray.batching import INPUT_COLUMNS, length_sorted_batches, pad_batch
 from tis_ray.errors import TisRayError
-
-INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
 
 
 def resolve_precision(precision: str) -> str:
@@ -30,41 +29,6 @@ def autocast(device: torch.device, precision: str):
     if precision == "fp32" or device.type != "cuda":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
-def pad_batch(columns: dict[str, list], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad the token columns of one batch to its longest row; `label` becomes `labels`."""
-    ids = columns["input_ids"]
-    width = max(len(row) for row in ids)
-    out = {}
-    for name in INPUT_COLUMNS:
-        if name not in columns:
-            continue
-        fill = pad_id if name == "input_ids" else 0
-        matrix = np.full((len(ids), width), fill, dtype=np.int64)
-        for i, row in enumerate(columns[name]):
-            matrix[i, : len(row)] = row
-        out[name] = torch.from_numpy(matrix)
-    if "label" in columns:
-        out["labels"] = torch.as_tensor(columns["label"], dtype=torch.long)
-    return out
-
-
-class PairCollator:
-    """Data collator for the HF Trainer: keeps model inputs and labels, pads dynamically."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        keys = [k for k in (*INPUT_COLUMNS, "label") if k in features[0]]
-        return pad_batch({k: [f[k] for f in features] for k in keys}, self.pad_id)
-
-
-def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Return row-index batches, longest rows first, so each batch pads to similar lengths."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def forward_batches(model, tokenized, pad_id: int, batch_size: int, precision: str = "fp32",

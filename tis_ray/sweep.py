@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -135,9 +136,15 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
             raise TisRayError(f"the spec differs from the one {run_dir} was started with ({run_dir / SPEC_FILE}): "
                               "resume with that spec, or start a new run under another name")
         write_text(run_dir / SPEC_FILE, resolved)
-        prepared = json.loads((run_dir / "prepared.json").read_text()) if resuming else prepare_on_cluster(spec, run_dir)
+        if resuming:
+            prepared = json.loads((run_dir / "prepared.json").read_text())
+        else:  # on a cluster the preparation runs where trials run (a GPU node); locally, right here
+            prepared = prepare_on_cluster(spec, run_dir) if address else prepare_shared(spec, run_dir)
         write_json(run_dir / "prepared.json", prepared)
 
+    # Tune's newer console output prints every trial's full config; the classic reporter shows one table of
+    # trial status counts and the chosen metrics, refreshed every 30 s.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     r = spec.resources
     trainable = tune.with_resources(tune_trial, {"cpu": r.cpu, "gpu": r.gpu})
     log.info("sweep %s: %d trials -> %s", spec.name, spec.n_trials(), run_dir)
@@ -145,11 +152,15 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
         tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         reporter = tune.CLIReporter(metric_columns=PROGRESS_METRICS,
-                                    parameter_columns=["seed", "budget", "sampler/type"], max_report_frequency=30)
+                                    parameter_columns={"seed": "seed", "budget/data_pct": "data_pct",
+                                                       "budget/n_examples": "n_examples", "sampler/type": "sampler",
+                                                       "sampler/mode": "mode"}, max_report_frequency=30,
+                                    sort_by_metric=False)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space(spec, run_dir, prepared),
-            tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent,
+            # reuse_actors: a worker imports torch and transformers once, not once per trial
+            tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent, reuse_actors=True,
                                         trial_dirname_creator=lambda trial: trial.trial_id),
             run_config=tune.RunConfig(name=spec.name, storage_path=str(run_dir.parent), verbose=1,
                                       progress_reporter=reporter,

@@ -23,11 +23,12 @@ import transformers
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from tis_ray import evaluation
+from tis_ray.batching import PairCollator
 from tis_ray.clustering import load_clusters
 from tis_ray.data.loaders import cache_dir
 from tis_ray.data.prepare import PreparedData, open_prepared, prepare_data
 from tis_ray.errors import SamplingError
-from tis_ray.inference import PairCollator, predict_ids, resolve_precision
+from tis_ray.inference import predict_ids, resolve_precision
 from tis_ray.io import load_npy, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, freeze_base, load_model, load_tokenizer, model_label_ids
 from tis_ray.samplers import SamplingPool, get_sampler
@@ -156,6 +157,35 @@ def _training_arguments(spec: SweepSpec, output_dir: Path, seed: int, precision:
     )
 
 
+def _trial_fields(config: dict, spec: SweepSpec, seed: int, indices: np.ndarray, record: dict, model,
+                  precision: str) -> dict[str, Any]:
+    """Return what every reported metrics dict of this trial carries besides the metrics."""
+    sampler, budget = config.get("sampler") or {}, config.get("budget") or {}
+    return {"seed": seed, "sampler": sampler.get("type", "indices"),
+            "sampler_params": json.dumps({k: v for k, v in sampler.items() if k != "type"}, sort_keys=True),
+            "data_pct": budget.get("data_pct"), "n_examples": budget.get("n_examples"),
+            "n_train": len(indices), "subset_sha256": record["sha256"], "precision": precision,
+            "model": spec.model.name, "freeze_base": spec.model.freeze_base,
+            **count_parameters(model), **node_info()}
+
+
+def _write_subset(output_dir: Path, config: dict, seed: int, indices: np.ndarray, pool: SamplingPool,
+                  fingerprint: str) -> dict[str, Any]:
+    record = subset_record(indices, pool)
+    save_npy(output_dir / "subset_indices.npy", indices)
+    write_json(output_dir / "subset.json", {**record, "sampler": config.get("sampler"), "seed": seed,
+                                             "budget": config.get("budget"), "train_fingerprint": fingerprint})
+    return record
+
+
+def _labels_in_model_order(train_subset, model):
+    """Return the subset with labels renumbered to the model's ids when its label order differs from MNLI's."""
+    label_ids = np.asarray(model_label_ids(model))
+    if np.array_equal(label_ids, np.arange(3)):
+        return train_subset
+    return train_subset.map(lambda b: {"label": label_ids[np.asarray(b["label"])].tolist()}, batched=True)
+
+
 def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = None) -> dict[str, Any]:
     """Train and evaluate one subset; returns the final flat metrics dict and writes metrics.json.
 
@@ -177,39 +207,22 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
     prepared_dir = (config.get("prepared") or {}).get("data")
     data = open_prepared(prepared_dir) if prepared_dir else prepare_data(spec, cache_dir() / "prepared", tokenizer)
     indices, pool = select_subset(config, data)
-    record = subset_record(indices, pool)
-    save_npy(output_dir / "subset_indices.npy", indices)
-    write_json(output_dir / "subset.json", {**record, "sampler": config.get("sampler"), "seed": seed,
-                                             "budget": config.get("budget"), "train_fingerprint": data.train_fingerprint})
+    record = _write_subset(output_dir, config, seed, indices, pool, data.train_fingerprint)
 
     model = load_model(spec.model.name, seed=seed, vocab_size=len(tokenizer))
     if spec.model.freeze_base:
         freeze_base(model)
-    label_ids = np.asarray(model_label_ids(model))
-    train_subset = data.train.select(indices)
-    if not np.array_equal(label_ids, np.arange(3)):  # the checkpoint orders its labels differently
-        train_subset = train_subset.map(lambda b: {"label": label_ids[np.asarray(b["label"])].tolist()}, batched=True)
+    train_subset = _labels_in_model_order(data.train.select(indices), model)
     precision = resolve_precision(spec.train.precision)
-
-    static = {"seed": seed, "sampler": (config.get("sampler") or {}).get("type", "indices"),
-              "sampler_params": json.dumps({k: v for k, v in (config.get("sampler") or {}).items() if k != "type"},
-                                           sort_keys=True),
-              "data_pct": (config.get("budget") or {}).get("data_pct"),
-              "n_examples": (config.get("budget") or {}).get("n_examples"),
-              "n_train": len(indices), "subset_sha256": record["sha256"], "precision": precision,
-              "model": spec.model.name, "freeze_base": spec.model.freeze_base,
-              **count_parameters(model), **node_info()}
+    fields = _trial_fields(config, spec, seed, indices, record, model, precision)
     history: list[dict] = []
-    epoch_start = [time.perf_counter()]
 
     def on_epoch(metrics: dict) -> None:
-        metrics = {**static, **metrics, "final": int(metrics["epoch"] >= spec.train.epochs)}
+        metrics = {**fields, **metrics, "final": int(metrics["epoch"] >= spec.train.epochs)}
         history.append(metrics)
-        log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items()
-                                                    if k.endswith("/acc")})
-        if report is not None and not metrics["final"]:
+        log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items() if k.endswith("/acc")})
+        if report is not None and not metrics["final"]:  # the final epoch is reported below, with timings
             report(metrics)
-        epoch_start[0] = time.perf_counter()
 
     evaluator = EpochEvaluator(data, tokenizer.pad_token_id, spec.train.eval_batch_size, precision, on_epoch)
     with tempfile.TemporaryDirectory(prefix="tis_ray_hf_") as scratch:
@@ -220,9 +233,8 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
         start = time.perf_counter()
         trainer.train()
     train_time = time.perf_counter() - start - evaluator.eval_seconds
-    final = {**history[-1], "train_time_s": train_time, "eval_time_s": evaluator.eval_seconds,
-             "train_examples_per_s": len(indices) * spec.train.epochs / train_time}
-    history[-1] = final
+    final = history[-1] = {**history[-1], "train_time_s": train_time, "eval_time_s": evaluator.eval_seconds,
+                           "train_examples_per_s": len(indices) * spec.train.epochs / train_time}
 
     if "hans" in evaluator.last_predictions:
         evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),

@@ -95,7 +95,7 @@ class ProcessTree:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(leftovers, timeout=30)
-        # `ray stop` would remove the cluster's address file; without it a later bare ray.init() on this
+        # Ray's own stop command would remove the cluster's address file; without it a later bare ray.init() on this
         # machine would try to join the cluster just ended.
         address_file = Path("/tmp/ray/ray_current_cluster")
         if address_file.is_file() and address_file.read_text().strip().endswith(":6379"):

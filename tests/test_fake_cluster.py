@@ -131,9 +131,10 @@ def fake_cluster(tmp_path):
 
 
 def test_demo_sweep_via_ray_job_submit_runs_on_two_worker_nodes(fake_cluster, tmp_path):
-    raw = small_spec_dict(name="fake", storage_path=str(tmp_path / "runs"), train={"epochs": 1},
+    # 8 trials of a few seconds each: long enough together for the autoscaler to add a second worker
+    raw = small_spec_dict(name="fake", storage_path=str(tmp_path / "runs"), train={"epochs": 3},
                           resources={"cpu": 1},
-                          grid={"seeds": [1, 2, 3], "data_pct": [0.5, 1.0], "samplers": [{"type": "random"}]})
+                          grid={"seeds": [1, 2, 3, 4], "data_pct": [0.5, 1.0], "samplers": [{"type": "random"}]})
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(raw))
     submit = subprocess.run(
@@ -144,7 +145,7 @@ def test_demo_sweep_via_ray_job_submit_runs_on_two_worker_nodes(fake_cluster, tm
     assert "succeeded" in submit.stdout
 
     table = export_table(tmp_path / "runs" / "fake")  # a new reader, no live Ray needed
-    assert len(table) == 6 and set(table["status"]) == {"completed"}
+    assert len(table) == 8 and set(table["status"]) == {"completed"}
     assert table["mnli_m/acc"].notna().all()
     nodes = set(table["node_id"])
     assert HEAD_NODE_ID not in nodes  # the head has CPU 0: trials run on workers only

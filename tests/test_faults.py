@@ -50,12 +50,14 @@ def stop_tree(proc):
             pass
 
 
-def wait_for(condition, timeout=240, what="condition"):
+def wait_for(condition, proc, timeout=240, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep exited ({proc.returncode}) before {what}:\n{proc.stdout.read()[-3000:]}")
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -84,8 +86,8 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     run_dir = tmp_path / "runs" / "faults"
     proc = start_sweep(tmp_path, raw)
     try:
-        trial = wait_for(lambda: next(iter(trial_dirs(run_dir, "random")), None), what="the random trial")
-        wait_for(lambda: len(results(trial)) >= 1 and (trial / "worker.pid").is_file(), what="epoch 1")
+        trial = wait_for(lambda: next(iter(trial_dirs(run_dir, "random")), None), proc, what="the random trial")
+        wait_for(lambda: len(results(trial)) >= 1 and (trial / "worker.pid").is_file(), proc, what="epoch 1")
         killed = int((trial / "worker.pid").read_text())
         psutil.Process(killed).kill()  # the trial's worker process, mid-training
         code, out = finish(proc)
@@ -106,7 +108,9 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
-    raw = small_spec_dict(name="resume", storage_path=str(tmp_path / "runs"), train={"epochs": 2},
+    # ~5 s per trial, one at a time: slow enough to interrupt between the first and the last
+    raw = small_spec_dict(name="resume", storage_path=str(tmp_path / "runs"), train={"epochs": 3},
+                          data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
                           resources={"cpu": 1, "max_concurrent": 1},
                           grid={"seeds": [1, 2, 3], "data_pct": [0.5], "samplers": [{"type": "random"}]})
     run_dir = tmp_path / "runs" / "resume"
@@ -116,7 +120,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
             done = [d for d in trial_dirs(run_dir) if any(r.get("final") for r in results(d))]
             return done if done and len(done) < 3 else None
 
-        wait_for(one_finished, what="a finished trial")
+        wait_for(one_finished, proc, what="a finished trial")
         proc.send_signal(signal.SIGINT)
         code, out = finish(proc)
     finally:

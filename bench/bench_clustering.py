@@ -57,7 +57,7 @@ def main() -> None:
         gpu = (f"\ncuML on the GPU: KMeans {g.seconds:.1f} s (inertia {100 * (g.extra['inertia'] / lloyd_inertia - 1):+.2f}% "
                f"vs Lloyd), DBSCAN 50,000 rows {d.seconds:.1f} s.\n")
     else:
-        gpu = "\ncuML: not available on this machine (no GPU); the GPU rows are measured on a lent GPU machine.\n"
+        gpu = "\ncuML: not available on this machine (no GPU); the GPU numbers are not measured yet.\n"
     body = "\n".join([
         f"`python bench/bench_clustering.py{' --quick' if args.quick else ''}` on {machine()}.", "",
         f"KMeans, 512 clusters, {n:,} x 768 float32 (cluster-structured random data):", "",

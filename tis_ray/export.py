@@ -6,7 +6,6 @@ ExperimentAnalysis would unpickle trial state, and the run directory alone must 
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -44,8 +43,9 @@ def _last_error(trial_dir: Path) -> str | None:
 
 
 def _grid_key(params: dict) -> str:
-    return json.dumps([params.get(k) or {} if k != "seed" else params.get(k)
-                       for k in ("seed", "budget", "sampler", "overrides")], sort_keys=True)
+    """The grid point of a trial's params, as comparable text (missing budget / overrides read as {})."""
+    return json.dumps([params.get("seed"), params.get("budget") or {}, params.get("sampler") or {},
+                       params.get("overrides") or {}], sort_keys=True)
 
 
 def _base_row(trial_id: str, params: dict, status: str, error: str | None) -> dict:
@@ -71,10 +71,7 @@ def expected_grid(run_dir: Path) -> list[dict]:
     spec_file = run_dir / "spec.resolved.yaml"
     if not spec_file.is_file():
         return []
-    spec = build_spec(yaml.safe_load(spec_file.read_text()), source=str(spec_file))
-    return [{"seed": seed, "budget": budget, "sampler": sampler, "overrides": overrides}
-            for seed, budget, sampler, overrides in itertools.product(
-                spec.grid.seeds, spec.budgets(), spec.grid.samplers, spec.extra_overrides())]
+    return build_spec(yaml.safe_load(spec_file.read_text()), source=str(spec_file)).grid_points()
 
 
 def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:

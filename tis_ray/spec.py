@@ -171,10 +171,15 @@ class SweepSpec(_Strict):
         keys = list(self.grid.extra)
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*self.grid.extra.values())]
 
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Return every trial's grid parameters: {'seed', 'budget', 'sampler', 'overrides'}, one dict each."""
+        return [{"seed": seed, "budget": budget, "sampler": sampler, "overrides": overrides}
+                for seed, budget, sampler, overrides in itertools.product(
+                    self.grid.seeds, self.budgets(), self.grid.samplers, self.extra_overrides())]
+
     def n_trials(self) -> int:
         """Return the number of trials in the grid."""
-        g = self.grid
-        return len(g.seeds) * len(self.budgets()) * len(g.samplers) * len(self.extra_overrides())
+        return len(self.grid_points())
 
 
 def set_dotted(data: dict, dotted: str, value: Any) -> None:

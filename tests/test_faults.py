@@ -105,6 +105,8 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     assert table.loc["dbscan", "status"] == "failed"
     assert "found 0 cluster(s)" in table.loc["dbscan", "error"]
     assert "failed" in out and "found 0 cluster(s)" in out
+    assert not list(run_dir.rglob(".*.tmp"))  # files are renamed into place whole, even around the kill
+    assert json.loads((trial / "metrics.json").read_text())["final"]["epoch"] == 6
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):

@@ -82,3 +82,23 @@ def test_rerun_without_resume_is_refused(finished_sweep, capsys):
     spec, run_dir = finished_sweep
     assert main(["sweep", str(spec)]) == 2
     assert "exists: pass --resume" in capsys.readouterr().err
+
+
+def test_dry_run_lists_every_trial_and_the_shared_steps_without_running(tmp_path, capsys):
+    import ray
+
+    spec = write_spec(tmp_path, name="plan", grid={
+        "seeds": [1, 2], "data_pct": [0.1, 0.5],
+        "samplers": [{"type": "random"}, {"type": "kmeans", "n_clusters": 4},
+                     {"type": "kmeans", "mode": "round_robin", "n_clusters": 4}],
+        "extra": {"model.freeze_base": [False, True]}})
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 2 seeds x 2 budgets x 3 samplers x 2 freeze settings
+    assert lines[0].startswith("sweep plan: 24 trials = 2 seeds x 2 budgets x 3 samplers x 2 model.freeze_base")
+    assert "1 clustering: kmeans-n_clusters4-" in lines[3]  # both kmeans samplers share it
+    rows = lines[5:]
+    assert len(rows) == 24
+    assert rows[0].split() == ["1", "1", "data_pct=0.1", "random", "model.freeze_base=false"]
+    assert sum("round_robin" in row for row in rows) == 8
+    assert not (tmp_path / "runs").exists() and not ray.is_initialized()

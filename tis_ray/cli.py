@@ -120,9 +120,14 @@ def cmd_cluster(args) -> int:
 def cmd_sweep(args) -> int:
     """Run or resume a sweep, then export its table next to it."""
     from tis_ray.export import export_table, write_table
-    from tis_ray.sweep import run_dir_of, run_sweep
+    from tis_ray.spec import check_local_inputs
+    from tis_ray.sweep import describe_sweep, run_dir_of, run_sweep
 
     spec = _spec(args)
+    if args.dry_run:
+        check_local_inputs(spec)
+        print(describe_sweep(spec))
+        return 0
     address = args.address or os.environ.get("RAY_ADDRESS")
     run_sweep(spec, address=address, resume=args.resume, num_cpus=args.num_cpus)
     run_dir = run_dir_of(spec)
@@ -217,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address ('auto' for the running cluster); default: local Ray")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     p.add_argument("--num-cpus", type=int, help="CPUs local Ray may use (default: all)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the trials, resources and shared preparation, then stop (no Ray, nothing written)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("export", help="results table of a run directory")

@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cuml", "sklearn")
 ALGORITHMS = ("kmeans", "dbscan")
-# DBSCAN costs grow with rows^2 on the CPU: ~17 s at 30,000 rows on 2 cores, most of an hour at MNLI's 392,702.
+# DBSCAN costs grow with rows^2 on the CPU: 12.7 s at 30,000 x 768 on 2 cores (bench/RESULTS.md), so over half
+# an hour at MNLI's 392,702.
 DBSCAN_CPU_WARN_ROWS = 50_000
+DBSCAN_CPU_SECONDS_AT_30K = 13
 # CPU KMeans default: MiniBatchKMeans to get close, then a few full Lloyd passes to reach Lloyd's inertia.
 KMEANS_MINIBATCH_SIZE = 8_192
 KMEANS_REFINE_ITERS = 2
@@ -111,7 +113,7 @@ def _dbscan_sklearn(x, eps, min_samples, metric):
     from sklearn.cluster import DBSCAN
 
     if len(x) > DBSCAN_CPU_WARN_ROWS:
-        minutes = 17 * (len(x) / 30_000) ** 2 / 60
+        minutes = DBSCAN_CPU_SECONDS_AT_30K * (len(x) / 30_000) ** 2 / 60
         log.warning("DBSCAN on %d rows on the CPU: cost grows with rows^2, roughly %.0f min on 2 cores; "
                     "the cuML backend on a GPU is what this size is for", len(x), minutes)
     return DBSCAN(eps=eps, min_samples=min_samples, metric=metric, n_jobs=-1).fit(x).labels_

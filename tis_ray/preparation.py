@@ -16,7 +16,6 @@ from tis_ray.data.prepare import PreparedData
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.errors import TisRayError
 from tis_ray.models import load_model, load_tokenizer
-from tis_ray.samplers import get_sampler, sampler_key
 from tis_ray.spec import SweepSpec
 from tis_ray.trial import run_trial
 
@@ -61,11 +60,7 @@ def prepare_embeddings(spec: SweepSpec, root: Path, data: PreparedData) -> Path:
 
 def prepare_clusterings(spec: SweepSpec, root: Path, data: PreparedData) -> dict[str, str]:
     """Return {sampler key: clustering folder} for every cluster sampler of the grid (empty without any)."""
-    needs = {}
-    for entry in spec.grid.samplers:
-        sampler = get_sampler(entry["type"], **{k: v for k, v in entry.items() if k != "type"})
-        if sampler.clustering_params() is not None:
-            needs[sampler_key(entry)] = sampler.clustering_params()
+    needs = spec.clusterings()
     if not needs:
         return {}
     if spec.clustering.labels_path:

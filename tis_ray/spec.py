@@ -15,7 +15,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from tis_ray.errors import SpecError, TisRayError
-from tis_ray.samplers import get_sampler
+from tis_ray.samplers import get_sampler, sampler_key
 
 
 class _Strict(BaseModel):
@@ -180,6 +180,15 @@ class SweepSpec(_Strict):
     def n_trials(self) -> int:
         """Return the number of trials in the grid."""
         return len(self.grid_points())
+
+    def clusterings(self) -> dict[str, dict[str, Any]]:
+        """Return {sampler key: {'algorithm': ..., **params}} for each cluster sampler of the grid."""
+        needs = {}
+        for entry in self.grid.samplers:
+            params = get_sampler(entry["type"], **{k: v for k, v in entry.items() if k != "type"}).clustering_params()
+            if params is not None:
+                needs[sampler_key(entry)] = params
+        return needs
 
 
 def set_dotted(data: dict, dotted: str, value: Any) -> None:

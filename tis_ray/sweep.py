@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
+from tis_ray.clustering import clustering_key
 from tis_ray.errors import TisRayError
 from tis_ray.io import new_output_dir, write_json, write_text
-from tis_ray.samplers import sampler_key
+from tis_ray.samplers import sampler_key, sampler_label
 from tis_ray.spec import SweepSpec, check_local_inputs
-from tis_ray.trial import run_trial
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,48 @@ def tune_trial(config: dict) -> None:
     """The Ray Tune trainable: one trial, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
     from ray import tune
 
+    from tis_ray.trial import run_trial  # torch and transformers: imported by the workers, not the driver
+
     prepared = dict(config.get("prepared") or {})
     prepared["clusters"] = (prepared.pop("clusters_by_sampler", None) or {}).get(sampler_key(config["sampler"]))
     out = Path(config["run_dir"]) / tune.get_context().get_trial_id()
     run_trial({**config, "prepared": prepared}, out, report=tune.report)
+
+
+def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
+    """Return what `tis-ray sweep` runs, as text: run directory, grid, resources, shared steps (and each trial)."""
+    run_dir, r = run_dir_of(spec), spec.resources
+    axes = [_count(len(spec.grid.seeds), "seed"), _count(len(spec.budgets()), "budget"),
+            _count(len(spec.grid.samplers), "sampler"),
+            *(f"{len(values)} {field}" for field, values in spec.grid.extra.items())]
+    model = "the trial's model" if "model.name" in spec.grid.extra else spec.model.name
+    state = "exists: --resume continues it" if run_dir.exists() else "new"
+    lines = [f"sweep {spec.name}: {spec.n_trials()} trials = {' x '.join(axes)} -> {run_dir} ({state})",
+             f"each trial: {r.cpu:g} CPU, {r.gpu:g} GPU, {spec.train.epochs} epochs of {model}; "
+             f"{r.max_concurrent or 'as many as fit'} at a time; a trial whose worker dies is retried "
+             f"{_count(r.max_failures, 'time')}",
+             f"prepared once: {spec.data.source} data tokenized for {', '.join(['train', *spec.eval_sets])}"]
+    clusterings = sorted({clustering_key(params) for params in spec.clusterings().values()})
+    if clusterings and not spec.clustering.labels_path:
+        source = (spec.clustering.embeddings_path or spec.clustering.embedding_model
+                  or f"{spec.model.name} fine-tuned for {spec.clustering.embedding_epochs or spec.train.epochs} "
+                     "epochs on the full training set")
+        lines.append(f"  embeddings from {source}; {_count(len(clusterings), 'clustering')}: "
+                     f"{', '.join(clusterings)}")
+    elif clusterings:
+        lines.append(f"  cluster labels from {spec.clustering.labels_path}")
+    if not trials:
+        return "\n".join(lines)
+    lines.append(f"{'trial':>5}  {'seed':>6}  {'budget':<16}  sampler")
+    for i, point in enumerate(spec.grid_points(), 1):
+        overrides = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in point["overrides"].items())
+        budget = ", ".join(f"{k}={v}" for k, v in point["budget"].items()) or "-"
+        lines.append(f"{i:>5}  {point['seed']:>6}  {budget:<16}  {sampler_label(point['sampler'])}  {overrides}".rstrip())
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def param_space(spec: SweepSpec, run_dir: Path, prepared: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +166,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     if run_dir.exists() and not resume:
         raise TisRayError(f"run directory {run_dir} exists: pass --resume to continue it, or set another name "
                           "(--set name=...)")
+    log.info("%s", describe_sweep(spec, trials=False))
     connect(address, num_cpus)
     with new_output_dir(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +186,6 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     r = spec.resources
     trainable = tune.with_resources(tune_trial, {"cpu": r.cpu, "gpu": r.gpu})
-    log.info("sweep %s: %d trials -> %s", spec.name, spec.n_trials(), run_dir)
     if resuming:
         tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:

@@ -1,0 +1,42 @@
+"""Result files are written atomically and never pickled."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tis_ray.io import _atomic_write, load_npy, new_output_dir, save_npy, write_json
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_temporary(tmp_path):
+    path = write_json(tmp_path / "metrics.json", {"mnli_m/acc": 0.5})
+
+    def crash_after_half(handle):
+        handle.write(b'{"mnli_m/acc": 0.')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        _atomic_write(path, crash_after_half)
+    assert json.loads(path.read_text()) == {"mnli_m/acc": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_npy_round_trip_refuses_object_arrays(tmp_path):
+    indices = np.array([3, 1, 4], dtype=np.int64)
+    assert load_npy(save_npy(tmp_path / "subset_indices.npy", indices)).tolist() == [3, 1, 4]
+    with pytest.raises(TypeError, match="pickle-free"):
+        save_npy(tmp_path / "bad.npy", np.array([{"a": 1}], dtype=object))
+    assert not (tmp_path / "bad.npy").exists()
+
+
+def test_new_output_dir_removes_only_a_folder_it_created(tmp_path):
+    fresh, existing = tmp_path / "fresh", tmp_path / "existing"
+    existing.mkdir()
+    (existing / "old.json").write_text("{}")
+    for folder in (fresh, existing):
+        with pytest.raises(RuntimeError), new_output_dir(folder):
+            folder.mkdir(exist_ok=True)
+            write_json(folder / "half.json", {})
+            raise RuntimeError("bad input found late")
+    assert not fresh.exists()
+    assert (existing / "old.json").read_text() == "{}"

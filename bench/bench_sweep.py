@@ -1,10 +1,10 @@
 """Sweep overhead and shared preparation, measured side by side in one run.
 
-    python bench/bench_sweep.py          # ~16 min on 2 CPU cores
+    python bench/bench_sweep.py          # ~24 min on 2 CPU cores
 
 1. N tiny-albert trials of ~30 s back to back in one process (no Ray) against the same N trials as a Ray
-   Tune sweep with one trial at a time (2 CPUs each): Tune's overhead, Ray start-up included, split into the
-   time outside the trials (paid once per sweep) and inside them (paid per trial); the pair is repeated.
+   Tune sweep with one trial at a time (2 CPUs each): Tune's overhead, Ray start-up included, split into what a
+   sweep pays once and what each trial pays; the pair is repeated (the machine is noisy).
 2. The same trials at 1 CPU each (torch threads = CPUs held), one after another and 2 at a time: speed-up.
 3. Shared preparation: a sweep with a cluster sampler prepares (tokenizes, fine-tunes the embedding model,
    embeds, clusters) once; preparing inside each of K trials would repeat it K times.
@@ -55,8 +55,9 @@ def back_to_back(spec, work: Path) -> tuple[float, float]:
     return time.perf_counter() - start, in_trials
 
 
-def under_tune(spec) -> tuple[float, float]:
-    """Return (wall seconds incl. Ray start-up and shutdown, seconds inside the trials as Tune timed them)."""
+def under_tune(spec) -> tuple[float, float, float]:
+    """Return (wall seconds incl. Ray start-up and shutdown, seconds inside the trials as Tune timed them, the
+    worker's one-off imports inside its first trial: its first epoch minus the other trials' median first epoch)."""
     import ray
 
     start = time.perf_counter()
@@ -65,21 +66,24 @@ def under_tune(spec) -> tuple[float, float]:
     finally:
         ray.shutdown()
     wall = time.perf_counter() - start
-    results = [json.loads(path.read_text().splitlines()[-1]) for path in run_dir_of(spec).glob("*/result.json")]
-    return wall, sum(result["time_total_s"] for result in results)
+    trials = [[json.loads(line) for line in path.read_text().splitlines()]
+              for path in run_dir_of(spec).glob("*/result.json")]
+    first_epochs = sorted(results[0]["time_this_iter_s"] for results in trials)
+    imports = first_epochs[-1] - statistics.median(first_epochs[:-1]) if len(trials) > 1 else 0.0
+    return wall, sum(results[-1]["time_total_s"] for results in trials), imports
 
 
 def overhead(args, work: Path, repeat: int) -> dict[str, float]:
     """Return one back-to-back vs Tune pair of the same trials: wall times and where Tune's extra time went."""
     spec = spec_for(work / "runs", f"overhead{repeat}", args.trials, 2, args.n_train, args.epochs)
     plain, plain_in_trials = back_to_back(spec, work / f"plain{repeat}")
-    tune, tune_in_trials = under_tune(spec)
-    # Tune's cost splits into time outside the trials (Ray start-up, the worker's imports, shutdown: paid once
-    # per sweep, workers being reused) and any slow-down of the trials themselves (paid per trial).
+    tune, tune_in_trials, imports = under_tune(spec)
+    # Tune's cost splits into what a sweep pays once (Ray start-up, the worker's start and imports, shutdown;
+    # workers are reused across trials) and any slow-down of the trials themselves (paid per trial).
     return {"plain": plain, "tune": tune, "overhead_pct": 100 * (tune / plain - 1),
-            "outside": (tune - tune_in_trials) - (plain - plain_in_trials),
+            "once": (tune - tune_in_trials) - (plain - plain_in_trials) + imports,
             "per_trial": plain_in_trials / args.trials,
-            "per_trial_extra": (tune_in_trials - plain_in_trials) / args.trials}
+            "per_trial_extra": (tune_in_trials - imports - plain_in_trials) / args.trials}
 
 
 def main() -> None:
@@ -87,17 +91,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--n-train", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=2, help="back-to-back vs Tune pairs (the machine is noisy)")
+    parser.add_argument("--repeats", type=int, default=3, help="back-to-back vs Tune pairs (the machine is noisy)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tis_ray_bench_"))
     pairs = [overhead(args, work, repeat) for repeat in range(args.repeats)]
     one_cpu = spec_for(work / "runs", "one_cpu", args.trials, 1, args.n_train, args.epochs)
     concurrent = spec_for(work / "runs", "conc", args.trials, 1, args.n_train, args.epochs, concurrent=2)
-    tune_one_cpu, _ = under_tune(one_cpu)
-    tune_conc, _ = under_tune(concurrent)
+    tune_one_cpu, _, _ = under_tune(one_cpu)
+    tune_conc, _, _ = under_tune(concurrent)
     plain = statistics.median(pair["plain"] for pair in pairs)
-    worst = max(pairs, key=lambda pair: pair["overhead_pct"])
-    outside = statistics.median(pair["outside"] for pair in pairs)
+    overheads = sorted(pair["overhead_pct"] for pair in pairs)
+    once = statistics.median(pair["once"] for pair in pairs)
     per_trial = statistics.median(pair["per_trial"] for pair in pairs)
 
     samplers = [{"type": "random"}, {"type": "kmeans", "n_clusters": 8}, {"type": "kmeans", "mode": "round_robin",
@@ -116,14 +120,17 @@ def main() -> None:
         f"Tune overhead: {args.trials} tiny-albert trials of ~{per_trial:.0f} s each ({args.n_train} pairs, "
         f"{args.epochs} epochs, 2 torch threads), back to back in one process without Ray, then the same trials as a "
         "Ray Tune sweep one at a time x 2 CPUs (Ray start-up and shutdown included); the pair repeated:", "",
-        "| repeat | back to back s | Ray Tune s | overhead | outside the trials s | per trial, inside s |",
+        "| repeat | back to back s | Ray Tune s | overhead | once per sweep s | per trial s |",
         "|---:|---:|---:|---:|---:|---:|",
-        *[f"| {i + 1} | {pair['plain']:.1f} | {pair['tune']:.1f} | {pair['overhead_pct']:+.1f}% | {pair['outside']:.1f} | "
+        *[f"| {i + 1} | {pair['plain']:.1f} | {pair['tune']:.1f} | {pair['overhead_pct']:+.1f}% | {pair['once']:.1f} | "
           f"{pair['per_trial_extra']:+.1f} |" for i, pair in enumerate(pairs)], "",
-        f"**Tune overhead: {worst['overhead_pct']:+.1f}% in the worst repeat.** It is almost all paid once per sweep "
-        f"outside the trials (median {outside:.1f} s: Ray start-up, the trial worker's imports, shutdown; workers "
-        f"are reused across trials), which is {100 * outside / (50 * per_trial):.1f}% of a 50-trial sweep of such "
-        "trials; inside, a trial under Tune runs as fast as back to back (last column).", "",
+        f"**Tune overhead: {statistics.median(overheads):+.1f}% (median of {len(pairs)} repeats; "
+        f"{overheads[0]:+.1f}% to {overheads[-1]:+.1f}%).** What Tune adds for sure is paid once per sweep (median "
+        f"{once:.1f} s: Ray start-up, the trial worker's start and its imports of torch and transformers, shutdown; "
+        f"workers are reused across trials), {100 * once / (50 * per_trial):.1f}% of a 50-trial sweep of such "
+        "trials. The last column is the rest spread over the trials: the same trials' durations under Tune minus "
+        "back to back, which moves with this 2-core machine's own noise (the back-to-back runs alone differ by "
+        f"{100 * (max(p['plain'] for p in pairs) / min(p['plain'] for p in pairs) - 1):.0f}%).", "",
         f"Concurrency: the same {args.trials} trials at 1 CPU each (torch threads = CPUs held):", "",
         "| run | wall seconds |", "|---|---:|",
         f"| Ray Tune, 1 trial at a time x 1 CPU | {tune_one_cpu:.1f} |",

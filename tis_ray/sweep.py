@@ -38,7 +38,7 @@ def tune_trial(config: dict) -> None:
     """The Ray Tune trainable: one trial, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
     from ray import tune
 
-    from tis_ray.trial import run_trial  # torch and transformers: imported by the workers, not the driver
+    from tis_ray.trial import run_trial  # torch + transformers: not needed by --dry-run or a cluster driver
 
     prepared = dict(config.get("prepared") or {})
     prepared["clusters"] = (prepared.pop("clusters_by_sampler", None) or {}).get(sampler_key(config["sampler"]))

@@ -32,12 +32,13 @@ def cmd_train(args) -> int:
     from tis_ray.io import new_output_dir
     from tis_ray.models import load_tokenizer
     from tis_ray.preparation import prepare_clusterings
+    from tis_ray.samplers import sampler_from_entry
     from tis_ray.spec import build_spec, check_local_inputs
     from tis_ray.trial import run_trial
 
     raw = _spec(args).model_dump(mode="json")
     sampler = _sampler_from_args(args)
-    if not (args.data_pct or args.n_examples or _budget_free(sampler)):
+    if not (args.data_pct or args.n_examples or sampler_from_entry(sampler).budget_free):
         args.data_pct = 1.0
     budget = {"data_pct": args.data_pct} if args.data_pct else {"n_examples": args.n_examples} if args.n_examples else {}
     raw["grid"] = {**raw["grid"], "samplers": [sampler], "seeds": [args.seed],
@@ -49,7 +50,7 @@ def cmd_train(args) -> int:
         raw["clustering"]["embeddings_path"] = args.embeddings
     spec = build_spec(raw, source=args.spec)  # validates the sampler / budget combination
     check_local_inputs(spec)
-    if args.cluster_only and _get_sampler(sampler).algorithm is None:
+    if args.cluster_only and sampler_from_entry(sampler).algorithm is None:
         raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {sampler['type']!r}")
     out = Path(args.out)
     with new_output_dir(out):
@@ -70,16 +71,6 @@ def cmd_train(args) -> int:
     print(f"trial done: n_train={final['n_train']} {shown}")
     print(f"subset {final['subset_sha256'][:16]}, {final['train_examples_per_s']:.0f} examples/s -> {out}")
     return 0
-
-
-def _get_sampler(sampler: dict):
-    from tis_ray.samplers import get_sampler
-
-    return get_sampler(sampler["type"], **{k: v for k, v in sampler.items() if k != "type"})
-
-
-def _budget_free(sampler: dict) -> bool:
-    return _get_sampler(sampler).budget_free
 
 
 def cmd_embed(args) -> int:

@@ -285,6 +285,11 @@ def get_sampler(name: str, **params) -> Sampler:
     return SAMPLERS[name](**params).validate()
 
 
+def sampler_from_entry(sampler: dict) -> Sampler:
+    """Return the validated sampler of a spec entry {'type': ..., params}, via `get_sampler`."""
+    return get_sampler(sampler["type"], **{k: v for k, v in sampler.items() if k != "type"})
+
+
 def sampler_key(sampler: dict) -> str:
     """Return a stable text key of a sampler spec dict ({'type': ..., params})."""
     return json.dumps(sampler, sort_keys=True)

@@ -15,7 +15,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from tis_ray.errors import SpecError, TisRayError
-from tis_ray.samplers import get_sampler, sampler_key
+from tis_ray.samplers import sampler_from_entry, sampler_key
 
 
 class _Strict(BaseModel):
@@ -115,11 +115,10 @@ class GridSpec(_Strict):
     @classmethod
     def _samplers(cls, values):
         for entry in values:
-            params = dict(entry)
-            if "type" not in params:
+            if "type" not in entry:
                 raise ValueError("each sampler needs a 'type'")
             try:
-                get_sampler(params.pop("type"), **params)
+                sampler_from_entry(entry)
             except SpecError as exc:
                 raise ValueError(str(exc)) from None
         return values
@@ -130,8 +129,7 @@ class GridSpec(_Strict):
             raise ValueError("grid.data_pct and grid.n_examples exclude each other: give one")
         has_budget = bool(self.data_pct or self.n_examples)
         for entry in self.samplers:
-            params = {k: v for k, v in entry.items() if k != "type"}
-            sampler = get_sampler(entry["type"], **params)
+            sampler = sampler_from_entry(entry)
             if sampler.budget_free and has_budget:
                 raise ValueError(f"sampler {entry['type']} mode num_clusters picks its own subset size and "
                                  "excludes grid.data_pct / grid.n_examples: put it in a spec without them")
@@ -185,7 +183,7 @@ class SweepSpec(_Strict):
         """Return {sampler key: {'algorithm': ..., **params}} for each cluster sampler of the grid."""
         needs = {}
         for entry in self.grid.samplers:
-            params = get_sampler(entry["type"], **{k: v for k, v in entry.items() if k != "type"}).clustering_params()
+            params = sampler_from_entry(entry).clustering_params()
             if params is not None:
                 needs[sampler_key(entry)] = params
         return needs

@@ -31,7 +31,7 @@ from tis_ray.errors import SamplingError
 from tis_ray.inference import predict_ids, resolve_precision
 from tis_ray.io import load_npy, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, freeze_base, load_model, load_tokenizer, model_label_ids
-from tis_ray.samplers import SamplingPool, get_sampler
+from tis_ray.samplers import SamplingPool, sampler_from_entry
 from tis_ray.spec import SweepSpec, build_spec, set_dotted
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,7 @@ def select_subset(config: dict, data: PreparedData) -> tuple[np.ndarray, Samplin
         if len(indices) == 0 or indices[0] < 0 or indices[-1] >= len(pool):
             raise SamplingError(f"{config['indices_path']}: indices must be in [0, {len(pool)})")
         return indices, pool
-    params = dict(config.get("sampler") or {"type": "random"})
-    sampler = get_sampler(params.pop("type"), **params)
+    sampler = sampler_from_entry(config.get("sampler") or {"type": "random"})
     budget = resolve_budget(config.get("budget") or {}, len(pool))
     return sampler.select(pool, budget, config["seed"]), pool
 

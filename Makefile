@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench lint
+.PHONY: install demo test bench lint gpu-check
 
 $(BIN)/tis-ray: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,8 @@ lint: install
 bench: install
 	cd bench && ../$(BIN)/python bench_clustering.py && ../$(BIN)/python bench_embed.py \
 	  && ../$(BIN)/python bench_trial.py && ../$(BIN)/python bench_sweep.py && ../$(BIN)/python bench_memory.py
+
+# On a GPU machine: the matching GPU extra, tis-ray doctor, the GPU tests, bench/RESULTS-gpu.md (< 10 min on an
+# H100). Without a GPU: one line, exit 0, nothing installed.
+gpu-check:
+	bash bench/gpu_check.sh

@@ -21,6 +21,7 @@ from common import machine, record
 from models import albert_base_random
 
 from tis_ray.data.prepare import prepare_data
+from tis_ray.device import placement
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.models import load_model, load_tokenizer
 from tis_ray.spec import build_spec
@@ -54,7 +55,7 @@ def main() -> None:
     raw = load_data(spec.data, ["mnli_m"]).train
     baseline, baseline_s = original_embed(model, tokenizer, raw)
     manifest = embed_dataset(model, data.train, tokenizer.pad_token_id, work / "emb", batch_size=256,
-                             precision="fp32", fingerprint=data.train_fingerprint)
+                             placement=placement("bench embed", None, "fp32"), fingerprint=data.train_fingerprint)
     ours = load_embeddings(work / "emb", data.train_fingerprint)
     # same vectors, row for row (padding changes nothing under the attention mask)
     max_diff = float(np.abs(np.asarray(ours) - baseline).max())

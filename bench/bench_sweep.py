@@ -24,8 +24,9 @@ from common import machine, record
 from tis_ray.data.prepare import prepare_data
 from tis_ray.data.tokenize import cache_entries
 from tis_ray.models import load_tokenizer
-from tis_ray.spec import build_spec
-from tis_ray.sweep import prepare_shared, run_dir_of, run_sweep
+from tis_ray.preparation import prepare_shared
+from tis_ray.spec import GridPoint, build_spec
+from tis_ray.sweep import run_dir_of, run_sweep
 from tis_ray.trial import run_trial
 
 
@@ -48,9 +49,8 @@ def back_to_back(spec, work: Path) -> tuple[float, float]:
     in_trials = 0.0
     for seed in spec.grid.seeds:
         trial_start = time.perf_counter()
-        run_trial({"spec": spec.model_dump(mode="json"), "seed": seed, "budget": {"data_pct": 1.0},
-                   "sampler": {"type": "random"}, "prepared": {"data": str(work / "prepared")}, "num_threads": 2},
-                  work / f"trial{seed}")
+        run_trial({"spec": spec.model_dump(mode="json"), "point": GridPoint(seed=seed, data_pct=1.0).model_dump(),
+                   "prepared": {"data": str(work / "prepared")}, "gpus": 0, "num_threads": 2}, work / f"trial{seed}")
         in_trials += time.perf_counter() - trial_start
     return time.perf_counter() - start, in_trials
 
@@ -108,7 +108,7 @@ def main() -> None:
                                                                          "n_clusters": 8}]
     shared = spec_for(work / "runs", "shared", 2, 1, 4000, 1, samplers)
     start = time.perf_counter()
-    prepare_shared(shared, run_dir_of(shared))
+    prepare_shared(shared, run_dir_of(shared), gpus=0)
     prep_seconds = time.perf_counter() - start
     root = run_dir_of(shared) / "prepared"
     k = shared.n_trials()

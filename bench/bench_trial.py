@@ -31,7 +31,7 @@ from transformers import Trainer, TrainingArguments, default_data_collator
 from tis_ray.batching import PairCollator
 from tis_ray.data import load_data
 from tis_ray.data.prepare import open_prepared, prepare_data
-from tis_ray.inference import resolve_precision
+from tis_ray.device import placement
 from tis_ray.models import load_model, load_tokenizer
 from tis_ray.spec import build_spec
 
@@ -88,7 +88,7 @@ def main() -> None:
     spec = build_spec({"model": {"name": model_path}, "eval_sets": ["mnli_m"],
                        "data": {"synthetic": {"n_train": args.n_train, "n_eval": 64, "length_profile": "mnli"},
                                 "hans": None}})
-    precision = resolve_precision("auto")
+    precision = placement("bench trial", None, "auto").precision
     data = prepare_data(spec, work / "prepared", load_tokenizer(model_path))
     lengths = np.asarray(data.train["length"])
     if torch.cuda.is_available():

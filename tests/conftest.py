@@ -30,3 +30,17 @@ def small_spec_dict(**overrides) -> dict:
 @pytest.fixture
 def small_spec():
     return build_spec(small_spec_dict())
+
+
+def trial_config(prepared_root, raw_spec: dict, **point) -> dict:
+    """A trial's config for `run_trial`: the spec's shared preparation done once into `prepared_root`."""
+    from tis_ray.preparation import prepare_shared
+    from tis_ray.samplers import sampler_key
+    from tis_ray.spec import GridPoint
+
+    spec = build_spec(raw_spec)
+    grid_point = GridPoint(**point)
+    prepared = prepare_shared(spec, prepared_root, gpus=0)
+    return {"spec": raw_spec, "point": grid_point.model_dump(), "gpus": 0, "num_threads": 2,
+            "prepared": {"data": prepared["data"],
+                         "clusters": prepared["clusters_by_sampler"].get(sampler_key(grid_point.sampler))}}

@@ -5,9 +5,12 @@ from datasets import Dataset
 
 from tis_ray.data import synthetic
 from tis_ray.data.tokenize import fingerprint_dataset, tokenize
+from tis_ray.device import Placement
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.errors import TisRayError
 from tis_ray.models import load_model, tiny_albert_tokenizer
+
+CPU = Placement("cpu", "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +23,7 @@ def setup():
 @pytest.mark.parametrize("pooling", ["cls", "mean", "pooler"])
 def test_row_i_is_example_i(setup, tmp_path, pooling):
     tok, raw, tokenized, model = setup
-    manifest = embed_dataset(model, tokenized, tok.pad_token_id, tmp_path, pooling=pooling, batch_size=8,
+    manifest = embed_dataset(model, tokenized, tok.pad_token_id, tmp_path, placement=CPU, pooling=pooling, batch_size=8,
                              fingerprint="fp", model_name="tiny-albert")
     matrix = load_embeddings(tmp_path, fingerprint="fp")
     assert matrix.shape == (37, model.config.hidden_size) == (manifest["rows"], manifest["dim"])
@@ -36,7 +39,7 @@ def test_row_i_is_example_i(setup, tmp_path, pooling):
 
 def test_embeddings_of_another_dataset_are_refused(setup, tmp_path):
     tok, raw, tokenized, model = setup
-    embed_dataset(model, tokenized, tok.pad_token_id, tmp_path, fingerprint=fingerprint_dataset(raw))
+    embed_dataset(model, tokenized, tok.pad_token_id, tmp_path, placement=CPU, fingerprint=fingerprint_dataset(raw))
     other = Dataset.from_dict(synthetic.generate_nli(37, seed=6))
     with pytest.raises(TisRayError, match="belong to dataset"):
         load_embeddings(tmp_path, fingerprint=fingerprint_dataset(other))
@@ -46,5 +49,5 @@ def test_embeddings_of_another_dataset_are_refused(setup, tmp_path):
 
 def test_float16_output(setup, tmp_path):
     tok, _, tokenized, model = setup
-    embed_dataset(model, tokenized, tok.pad_token_id, tmp_path, dtype="float16")
+    embed_dataset(model, tokenized, tok.pad_token_id, tmp_path, placement=CPU, dtype="float16")
     assert load_embeddings(tmp_path).dtype == np.float16

@@ -71,3 +71,25 @@ def test_not_a_run_directory(tmp_path):
         export_table(tmp_path)
     with pytest.raises(TisRayError, match="no such run directory"):
         export_table(tmp_path / "missing")
+
+
+def test_never_started_grid_points_get_rows_from_the_same_grid_point_type(tmp_path):
+    from tis_ray.spec import SPEC_FILE, GridPoint, build_spec, dump_spec
+
+    spec = build_spec({"grid": {"seeds": [1, 2], "n_examples": [8], "samplers": [{"type": "stratified"}]}})
+    (tmp_path / SPEC_FILE).write_text(dump_spec(spec))
+    started = GridPoint(seed=1, n_examples=8, sampler={"type": "stratified"})
+    trial(tmp_path, "b_00000", {"point": started.model_dump()}, [epoch(1, 0.5, final=1)])
+    table = export_table(tmp_path).set_index("seed")
+    assert table.loc[1, "status"] == "completed" and table.loc[2, "status"] == "not_started"
+    expected = GridPoint(seed=2, n_examples=8, sampler={"type": "stratified"}).row_fields()
+    row = table.reset_index().set_index("status").loc["not_started"]
+    assert {k: (None if pd.isna(row[k]) else row[k]) for k in expected} == expected
+    assert row["budget_kind"] == "n_examples" and row["setting"] == "stratified"
+
+
+def test_an_outdated_run_spec_still_exports_its_trials(run_dir, caplog):
+    (run_dir / "spec.resolved.yaml").write_text("grid: {data_pct: [0.5]}\nretired_field: 1\n")
+    table = export_table(run_dir)
+    assert len(table) == 4 and "not_started" not in set(table["status"])
+    assert "no longer validates" in caplog.text

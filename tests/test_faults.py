@@ -70,7 +70,12 @@ def results(trial_dir):
 def trial_dirs(run_dir, sampler_type=None):
     dirs = [p.parent for p in run_dir.glob("*/params.json")]
     return [d for d in dirs if sampler_type is None
-            or json.loads((d / "params.json").read_text())["sampler"]["type"] == sampler_type]
+            or json.loads((d / "params.json").read_text())["point"]["sampler"]["type"] == sampler_type]
+
+
+def worker_pids(trial_dir):
+    """The pids of the processes that reported the trial's epochs, as Tune records them in result.json."""
+    return [r["pid"] for r in results(trial_dir)]
 
 
 def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
@@ -87,8 +92,8 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     proc = start_sweep(tmp_path, raw)
     try:
         trial = wait_for(lambda: next(iter(trial_dirs(run_dir, "random")), None), proc, what="the random trial")
-        wait_for(lambda: len(results(trial)) >= 1 and (trial / "worker.pid").is_file(), proc, what="epoch 1")
-        killed = int((trial / "worker.pid").read_text())
+        wait_for(lambda: len(results(trial)) >= 1, proc, what="epoch 1")
+        killed = worker_pids(trial)[0]
         psutil.Process(killed).kill()  # the trial's worker process, mid-training
         code, out = finish(proc)
     finally:
@@ -98,7 +103,7 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     table = export_table(run_dir).set_index("sampler")
     assert len(table) == 2 and table.index.is_unique
     assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 6
-    assert int((trial / "worker.pid").read_text()) != killed  # a second attempt finished the trial
+    assert worker_pids(trial)[-1] != killed  # a second attempt, in another worker, finished the trial
     assert (trial / "error.txt").is_file()  # ... and Tune recorded the first one's death
     per_epoch = export_table(run_dir, per_epoch=True)
     assert per_epoch[per_epoch["sampler"] == "random"]["epoch"].tolist() == [1, 2, 3, 4, 5, 6]

@@ -55,3 +55,59 @@ def test_every_shipped_experiment_validates():
     assert len(specs) >= 5
     for path in specs:
         load_spec(path)
+
+
+def test_grid_points_are_typed_in_grid_order_with_one_set_of_defaults():
+    from tis_ray.spec import GridPoint
+
+    spec = build_spec({"grid": {"seeds": [1, 2], "data_pct": [0.1, 0.5],
+                                "samplers": [{"type": "random"}, {"type": "kmeans", "n_clusters": 4}],
+                                "extra": {"model.freeze_base": [False, True]}}})
+    points = spec.grid_points()
+    assert len(points) == spec.n_trials() == 16
+    assert points[0] == GridPoint(seed=1, data_pct=0.1, sampler={"type": "random"},
+                                  overrides={"model.freeze_base": False})
+    assert points[-1] == GridPoint(seed=2, data_pct=0.5, sampler={"type": "kmeans", "n_clusters": 4},
+                                   overrides={"model.freeze_base": True})
+    last = points[-1]
+    assert last.budget_kind == "data_pct" and last.subset_size(1200) == 600 and last.subset_size(3) == 2
+    assert last.label() == "kmeans(n_clusters=4) model.freeze_base=true"
+    assert last.row_fields() == {"setting": "kmeans(n_clusters=4) model.freeze_base=true", "sampler": "kmeans",
+                                 "sampler_params": '{"n_clusters": 4}', "overrides": '{"model.freeze_base": true}',
+                                 "seed": 2, "budget_kind": "data_pct", "data_pct": 0.5, "n_examples": None}
+    assert spec.for_point(last).model.freeze_base is True and spec.model.freeze_base is False
+    one = spec.one_point(last)
+    assert one.grid_points() == [last] and one.model.freeze_base is False  # overrides stay on the point
+
+
+def test_grid_point_budget_kinds_and_errors(tmp_path):
+    import numpy as np
+
+    from tis_ray.errors import SamplingError
+    from tis_ray.spec import GridPoint, grid_point
+
+    assert GridPoint().budget_kind == "sampler" and GridPoint().sampler == {"type": "random"}
+    assert GridPoint(seed=1, n_examples=7).subset_size(10) == 7
+    with pytest.raises(SamplingError, match="n_examples=11 but the training set has 10"):
+        GridPoint(n_examples=11).subset_size(10)
+    np.save(tmp_path / "i.npy", np.array([4, 2, 2]), allow_pickle=False)
+    explicit = GridPoint(n_examples=2, sampler={"type": "indices", "path": str(tmp_path / "i.npy")})
+    assert explicit.budget_kind == "indices" and explicit.row_fields()["sampler"] == "indices"
+    with pytest.raises(SpecError, match="p: data_pct: data_pct must be in"):
+        grid_point("p", data_pct=2.0)
+    with pytest.raises(SpecError, match="not both"):
+        grid_point("p", data_pct=0.5, n_examples=3)
+    with pytest.raises(SpecError, match="sampler 'indices': no such .npy file"):
+        grid_point("p", n_examples=3, sampler={"type": "indices", "path": str(tmp_path / "none.npy")})
+
+
+def test_run_spec_is_loaded_validated_and_an_outdated_one_says_so(tmp_path):
+    from tis_ray.spec import SPEC_FILE, dump_spec, load_run_spec
+
+    assert load_run_spec(tmp_path) is None
+    spec = build_spec({"name": "r", "grid": {"seeds": [3], "data_pct": [0.5]}})
+    (tmp_path / SPEC_FILE).write_text(dump_spec(spec))
+    assert load_run_spec(tmp_path) == spec
+    (tmp_path / SPEC_FILE).write_text(dump_spec(spec) + "retired_field: 1\n")
+    with pytest.raises(SpecError, match="retired_field: unknown field .*written by another tis_ray version"):
+        load_run_spec(tmp_path)

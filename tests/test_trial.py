@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import small_spec_dict
+from conftest import small_spec_dict, trial_config
 
 from tis_ray.io import sha256_of_indices
 from tis_ray.trial import run_trial
@@ -12,16 +12,21 @@ from tis_ray.trial import run_trial
 pytestmark = pytest.mark.slow
 
 
-def config(**kw):
-    return {"spec": small_spec_dict(train={"epochs": 4}), "seed": 42, "budget": {"data_pct": 1.0}, "sampler": {"type": "random"},
-            "num_threads": 2, **kw}
+@pytest.fixture(scope="module")
+def prepared_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("prepared")
+
+
+def config(prepared_root, raw=None, **point):
+    point = {"seed": 42, "data_pct": 1.0, **point} if "n_examples" not in point else {"seed": 42, **point}
+    return trial_config(prepared_root, raw or small_spec_dict(train={"epochs": 4}), **point)
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
+def full_run(tmp_path_factory, prepared_root):
     out = tmp_path_factory.mktemp("trial")
     epochs = []
-    final = run_trial(config(), out, report=epochs.append)
+    final = run_trial(config(prepared_root), out, report=epochs.append)
     return out, final, epochs
 
 
@@ -55,16 +60,28 @@ def test_subset_record_and_hans_predictions(full_run):
     assert {line.split(",")[1] for line in lines[1:]} <= {"entailment", "non-entailment"}
 
 
-def test_same_seed_reproduces_metrics_and_subset(tmp_path):
-    a = run_trial(config(budget={"data_pct": 0.25}), tmp_path / "a")
-    b = run_trial(config(budget={"data_pct": 0.25}), tmp_path / "b")
+def test_same_seed_reproduces_metrics_and_subset(tmp_path, prepared_root):
+    a = run_trial(config(prepared_root, data_pct=0.25), tmp_path / "a")
+    b = run_trial(config(prepared_root, data_pct=0.25), tmp_path / "b")
     assert a["n_train"] == 300 and a["subset_sha256"] == b["subset_sha256"]
     assert a["mnli_m/acc"] == b["mnli_m/acc"] and a["hans/acc"] == b["hans/acc"]
 
 
-def test_freeze_base_trains_only_the_head(tmp_path):
+def test_freeze_base_trains_only_the_head(tmp_path, prepared_root):
     raw = small_spec_dict(model={"freeze_base": True}, train={"epochs": 1})
-    final = run_trial({**config(), "spec": raw, "budget": {"n_examples": 64}}, tmp_path)
+    final = run_trial(config(prepared_root, raw, n_examples=64), tmp_path)
     # ALBERT's head: pooler is part of the base model; the classifier is hidden_size x 3 + 3
     assert final["params_trainable"] == 128 * 3 + 3
     assert final["params_total"] > 100 * final["params_trainable"]
+
+
+def test_a_trial_holding_a_gpu_it_cannot_use_stops_with_one_line(tmp_path, prepared_root):
+    import torch
+
+    from tis_ray.errors import TisRayError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a usable GPU")
+    with pytest.raises(TisRayError, match="^trial holds 1 GPU but cannot use CUDA: ") as info:
+        run_trial({**config(prepared_root), "gpus": 1}, tmp_path)
+    assert "\n" not in str(info.value)

@@ -1,4 +1,4 @@
-"""`tis-ray train|embed|cluster|sweep|export|report`: every mistake is one line on stderr and exit status 2."""
+"""`tis-ray train|embed|cluster|sweep|export|report|doctor`: every mistake is one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
@@ -19,73 +19,78 @@ def _spec(args):
     return load_spec(args.spec, args.set)
 
 
-def _sampler_from_args(args) -> dict:
-    from tis_ray.spec import parse_overrides
+def _train_point(args):
+    """The grid point of `tis-ray train`: an explicit subset (--indices) or a sampler with its budget."""
+    from tis_ray.samplers import IndicesSampler, sampler_from_entry
+    from tis_ray.spec import grid_point, parse_overrides
 
-    return {"type": args.sampler, **parse_overrides(args.sampler_param)}
+    if args.indices:
+        if args.sampler or args.sampler_param or args.data_pct or args.n_examples:
+            raise TisRayError("--indices is the subset: it excludes --sampler, --sampler-param, --data-pct and "
+                              "--n-examples")
+        path = str(Path(args.indices).expanduser().resolve())
+        n_examples = len(IndicesSampler(path=path).validate().load())
+        return grid_point("--indices", seed=args.seed, n_examples=n_examples,
+                          sampler={"type": "indices", "path": path})
+    sampler = {"type": args.sampler or "random", **parse_overrides(args.sampler_param)}
+    budget_free = sampler_from_entry(sampler).budget_free
+    data_pct = None if args.n_examples or budget_free else args.data_pct or 1.0  # the whole set by default
+    return grid_point("--sampler", seed=args.seed, data_pct=data_pct, n_examples=args.n_examples, sampler=sampler)
 
 
 def cmd_train(args) -> int:
-    """One trial (or just its clustering with --cluster-only) outside Ray."""
+    """One grid point outside Ray: the sweep's shared preparation, then the same trial function."""
     from tis_ray.clustering import load_clusters, save_clusters
-    from tis_ray.data.prepare import prepare_data
     from tis_ray.io import new_output_dir
-    from tis_ray.models import load_tokenizer
-    from tis_ray.preparation import prepare_clusterings
-    from tis_ray.samplers import sampler_from_entry
+    from tis_ray.preparation import prepare_shared
+    from tis_ray.samplers import sampler_from_entry, sampler_key
     from tis_ray.spec import build_spec, check_local_inputs
     from tis_ray.trial import run_trial
 
+    point = _train_point(args)
     raw = _spec(args).model_dump(mode="json")
-    sampler = _sampler_from_args(args)
-    if not (args.data_pct or args.n_examples or sampler_from_entry(sampler).budget_free):
-        args.data_pct = 1.0
-    budget = {"data_pct": args.data_pct} if args.data_pct else {"n_examples": args.n_examples} if args.n_examples else {}
-    raw["grid"] = {**raw["grid"], "samplers": [sampler], "seeds": [args.seed],
-                   "data_pct": [args.data_pct] if args.data_pct else None,
-                   "n_examples": [args.n_examples] if args.n_examples else None}
     if args.cluster_input_path:
         raw["clustering"]["labels_path"] = args.cluster_input_path
     if args.embeddings:
         raw["clustering"]["embeddings_path"] = args.embeddings
-    spec = build_spec(raw, source=args.spec)  # validates the sampler / budget combination
+    spec = build_spec(raw, source=args.spec).one_point(point)  # validates the sampler / budget combination
     check_local_inputs(spec)
-    if args.cluster_only and sampler_from_entry(sampler).algorithm is None:
-        raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {sampler['type']!r}")
+    if args.cluster_only and sampler_from_entry(point.sampler).algorithm is None:
+        raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {point.sampler['type']!r}")
     out = Path(args.out)
     with new_output_dir(out):
-        prepared_root = out / "prepared"
-        data = prepare_data(spec, prepared_root / "data", load_tokenizer(spec.model.name, spec.model.tokenizer))
-        config = {"spec": raw, "seed": args.seed, "budget": budget, "sampler": sampler, "indices_path": args.indices,
-                  "prepared": {"data": str(prepared_root / "data")}}
-        clusters = prepare_clusterings(spec, prepared_root, data)
-        if clusters:
-            config["prepared"]["clusters"] = folder = next(iter(clusters.values()))
-            if args.cluster_output_path:
-                save_clusters(load_clusters(folder), args.cluster_output_path)
-                log.info("cluster labels saved to %s", args.cluster_output_path)
+        prepared = prepare_shared(spec, out, gpus=None)
+        clusters = prepared["clusters_by_sampler"].get(sampler_key(point.sampler))
+        if clusters and args.cluster_output_path:
+            save_clusters(load_clusters(clusters), args.cluster_output_path)
+            log.info("cluster labels saved to %s", args.cluster_output_path)
         if args.cluster_only:
             return 0
-        final = run_trial(config, out)
+        final = run_trial({"spec": spec.model_dump(mode="json"), "point": point.model_dump(mode="json"),
+                           "prepared": {"data": prepared["data"], "clusters": clusters}, "gpus": None}, out)
     shown = {k: round(v, 4) for k, v in final.items() if k.endswith("/acc") or k.startswith("hans/")}
     print(f"trial done: n_train={final['n_train']} {shown}")
-    print(f"subset {final['subset_sha256'][:16]}, {final['train_examples_per_s']:.0f} examples/s -> {out}")
+    print(f"subset {final['subset_sha256'][:16]}, {final['train_examples_per_s']:.0f} examples/s "
+          f"({final['device']}, {final['precision']}) -> {out}")
     return 0
 
 
 def cmd_embed(args) -> int:
     """[CLS] embeddings of the spec's training set with a given model."""
     from tis_ray.data.prepare import prepare_data
+    from tis_ray.device import placement
     from tis_ray.embeddings import embed_dataset
     from tis_ray.models import load_model, load_tokenizer
 
     spec = _spec(args)
+    where = placement("tis-ray embed", None, args.precision)
     tokenizer = load_tokenizer(args.model, args.tokenizer or spec.model.tokenizer)
     data = prepare_data(spec, Path(args.out) / "prepared", tokenizer)
-    manifest = embed_dataset(load_model(args.model), data.train, tokenizer.pad_token_id, args.out,
+    manifest = embed_dataset(load_model(args.model), data.train, tokenizer.pad_token_id, args.out, placement=where,
                              pooling=args.pooling, batch_size=args.batch_size, dtype=args.dtype,
                              model_name=args.model, fingerprint=data.train_fingerprint)
-    print(f"embedded {manifest['rows']} x {manifest['dim']} ({manifest['rows_per_s']:.0f} rows/s) -> {args.out}")
+    print(f"embedded {manifest['rows']} x {manifest['dim']} ({manifest['rows_per_s']:.0f} rows/s on "
+          f"{where.describe()}) -> {args.out}")
     return 0
 
 
@@ -94,12 +99,16 @@ def cmd_cluster(args) -> int:
     from tis_ray.clustering import fit_clusters, save_clusters
     from tis_ray.embeddings import load_embeddings
     from tis_ray.io import read_json
+    from tis_ray.samplers import sampler_from_entry
 
-    embeddings = load_embeddings(args.embeddings)
+    given = {"n_clusters": args.n_clusters} if args.algorithm == "kmeans" else {
+        "eps": args.eps, "min_samples": args.min_samples, "metric": args.metric}
+    # the sampler classes own the defaults and the validation of clustering parameters
+    params = sampler_from_entry({"type": args.algorithm, **{k: v for k, v in given.items() if v is not None}}
+                                ).clustering_params()
     if args.algorithm == "kmeans":
-        params = {"algorithm": "kmeans", "n_clusters": args.n_clusters, "method": args.method}
-    else:
-        params = {"algorithm": "dbscan", "eps": args.eps, "min_samples": args.min_samples}
+        params["method"] = args.method
+    embeddings = load_embeddings(args.embeddings)
     fingerprint = read_json(Path(args.embeddings) / "manifest.json").get("fingerprint")
     result = fit_clusters(embeddings, params, args.backend, seed=args.seed, fingerprint=fingerprint)
     save_clusters(result, args.cluster_output_path)
@@ -158,6 +167,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """What this machine (and with --address, the cluster) offers; exit 2 when something would break."""
+    from tis_ray import doctor
+
+    env = doctor.collect(args.address)
+    found = doctor.problems(env)
+    print(doctor.render(env, found))
+    return 2 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the tis-ray command."""
     parser = argparse.ArgumentParser(prog="tis-ray", description=__doc__)
@@ -175,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--data-pct", type=float, help="fraction of the training set, in (0, 1] (default: 1.0)")
     budget.add_argument("--n-examples", type=int, help="absolute subset size")
-    p.add_argument("--sampler", default="random", help="random, stratified, kmeans, dbscan")
+    p.add_argument("--sampler", help="random (default), stratified, kmeans, dbscan")
     p.add_argument("--sampler-param", action="append", default=[], metavar="NAME=VALUE",
                    help="sampler parameter, e.g. mode=centroid, n_clusters=512 (repeatable)")
-    p.add_argument("--indices", help=".npy of training-set indices to train on (instead of a sampler)")
+    p.add_argument("--indices", help=".npy of training-set indices to train on (instead of a sampler and budget); "
+                                     "recorded as sampler 'indices' with n_examples = their number")
     clusters = p.add_mutually_exclusive_group()
     clusters.add_argument("--cluster-output-path", help="save the fitted cluster labels here")
     clusters.add_argument("--cluster-input-path", help="reuse cluster labels saved earlier")
@@ -192,18 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer, when the checkpoint has none")
     p.add_argument("--pooling", default="cls", choices=["cls", "mean", "pooler"])
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored dtype")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="forward pass precision on a GPU (fp32 keeps the original's vectors; bf16 is faster)")
     p.add_argument("--out", required=True, help="output folder (embeddings.npy + manifest.json)")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("cluster", help="cluster saved embeddings")
     p.add_argument("--embeddings", required=True, help="folder written by tis-ray embed")
     p.add_argument("--algorithm", default="kmeans", choices=["kmeans", "dbscan"])
-    p.add_argument("--n-clusters", type=int, default=16)
+    p.add_argument("--n-clusters", type=int, help="KMeans clusters (default: the kmeans sampler's, 16)")
     p.add_argument("--method", default="refine", choices=["refine", "lloyd", "minibatch"],
                    help="CPU KMeans: minibatch + 2 Lloyd passes (default), full Lloyd, or minibatch only")
-    p.add_argument("--eps", type=float, default=0.2)
-    p.add_argument("--min-samples", type=int, default=50)
+    p.add_argument("--eps", type=float, help="DBSCAN neighbourhood radius (default: the dbscan sampler's, 0.2)")
+    p.add_argument("--min-samples", type=int, help="DBSCAN core point neighbours (default 50)")
+    p.add_argument("--metric", help="DBSCAN distance metric (default euclidean)")
     p.add_argument("--backend", default="auto", choices=["auto", "cuml", "sklearn"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cluster-output-path", required=True, help="output folder")
@@ -228,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="run directory or exported table (.parquet / .csv)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("doctor", help="Python, torch, CUDA, GPUs, cuML / CuPy, Ray: what runs here, what would break")
+    p.add_argument("--address", help="also list the nodes and GPUs of the Ray cluster at this address ('auto')")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

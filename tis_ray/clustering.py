@@ -73,7 +73,8 @@ def resolve_backend(requested: str) -> str:
         return "cuml"
     if requested == "cuml":
         raise TisRayError("clustering backend cuml asked for, but cuML/CuPy are not importable or no GPU is "
-                          "visible: pip install 'tis-ray[gpu]' on a CUDA 12 machine, or use backend: sklearn")
+                          "visible: pip install 'tis-ray[gpu]' (CUDA 13; tis-ray[gpu-cu12] for CUDA 12) on a GPU "
+                          "machine, see tis-ray doctor; or use backend: sklearn")
     log.warning("clustering backend: scikit-learn (cuML not importable or no GPU)")
     return "sklearn"
 
@@ -131,9 +132,20 @@ def _fit_cuml(x, algorithm, params, seed):
         distances = cp.linalg.norm(xg - centers[labels], axis=1)
         return (cp.asnumpy(labels), cp.asnumpy(centers), cp.asnumpy(distances).astype(np.float32),
                 {"inertia": float((distances ** 2).sum())})
-    labels = DBSCAN(eps=params["eps"], min_samples=params["min_samples"], metric=params.get("metric", "euclidean"),
-                    output_type="cupy").fit(xg).labels_
+    # int64 labels: with the int32 default cuML caps its batches at ~5,000 rows of 392,702 (index overflow);
+    # core sample indices are not used, so not computed.
+    dbscan = DBSCAN(eps=params["eps"], min_samples=params["min_samples"], metric=params.get("metric", "euclidean"),
+                    calc_core_sample_indices=False, output_type="cupy")
+    labels = dbscan.fit(xg, out_dtype="int64").labels_
     return cp.asnumpy(cp.asarray(labels)).astype(np.int64), None, None, {}
+
+
+def _free_cupy_pools() -> None:
+    """Hand CuPy's pooled GPU memory back once its arrays are gone: the trials that follow need it."""
+    import cupy as cp
+
+    cp.get_default_memory_pool().free_all_blocks()
+    cp.get_default_pinned_memory_pool().free_all_blocks()
 
 
 def fit_clusters(embeddings: np.ndarray, params: dict[str, Any], backend: str = "auto", seed: int = 0,
@@ -152,6 +164,7 @@ def fit_clusters(embeddings: np.ndarray, params: dict[str, Any], backend: str = 
     start = time.perf_counter()
     if backend == "cuml":
         labels, centers, distances, extra = _fit_cuml(x, algorithm, params, seed)
+        _free_cupy_pools()
     elif algorithm == "kmeans":
         labels, centers, extra = _kmeans_sklearn(x, params["n_clusters"], seed, params.get("method", "refine"))
         distances = _distances_to_centers(x, centers, labels)

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from numpy.lib.format import open_memmap
 
+from tis_ray.device import Placement
 from tis_ray.errors import TisRayError
-from tis_ray.inference import forward_batches, resolve_precision
+from tis_ray.inference import forward_batches
 from tis_ray.io import load_npy, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -32,25 +33,24 @@ def pool(outputs, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     return outputs.pooler_output
 
 
-def embed_dataset(model, tokenized, pad_id: int, out_dir: str | Path, *, pooling: str = "cls",
-                  batch_size: int = 256, precision: str = "auto", dtype: str = "float32",
+def embed_dataset(model, tokenized, pad_id: int, out_dir: str | Path, *, placement: Placement,
+                  pooling: str = "cls", batch_size: int = 256, dtype: str = "float32",
                   model_name: str = "", fingerprint: str | None = None) -> dict:
     """Embed every row of `tokenized` into out_dir/embeddings.npy (row i = example i) and write manifest.json.
 
-    Rows are written straight into a memory-mapped .npy as each batch finishes, so the embeddings are never
-    held in memory twice. Returns the manifest.
+    The model runs on `placement` (its device and precision); rows are written straight into a memory-mapped
+    .npy as each batch finishes, so the embeddings are never held in memory twice. Returns the manifest.
     """
     if pooling not in POOLINGS:
         raise TisRayError(f"unknown pooling {pooling!r}; known: {', '.join(POOLINGS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    precision = resolve_precision(precision)
-    encoder = model.base_model
+    encoder = model.to(placement.device).base_model
     dim = model.config.hidden_size
     tmp = out / ".embeddings.npy.tmp"
     matrix = open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(len(tokenized), dim))
     start, done, last_log = time.perf_counter(), 0, 0.0
-    for rows, outputs, mask in forward_batches(encoder, tokenized, pad_id, batch_size, precision):
+    for rows, outputs, mask in forward_batches(encoder, tokenized, pad_id, batch_size, placement.precision):
         matrix[rows] = pool(outputs, mask, pooling).float().cpu().numpy().astype(dtype, copy=False)
         done += len(rows)
         if time.perf_counter() - last_log > 10:
@@ -61,7 +61,8 @@ def embed_dataset(model, tokenized, pad_id: int, out_dir: str | Path, *, pooling
     os.replace(tmp, out / "embeddings.npy")
     seconds = time.perf_counter() - start
     manifest = {"model": model_name, "pooling": pooling, "fingerprint": fingerprint, "rows": len(tokenized),
-                "dim": dim, "dtype": dtype, "precision": precision, "seconds": seconds,
+                "dim": dim, "dtype": dtype, "device": placement.device, "precision": placement.precision,
+                "seconds": seconds,
                 "rows_per_s": len(tokenized) / seconds}
     write_json(out / "manifest.json", manifest)
     return manifest

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tis_ray.data import MNLI_LABELS
+from tis_ray.data.schema import HANS_HEURISTICS, MNLI_LABELS
 from tis_ray.io import write_text
-
-HANS_HEURISTICS = ("lexical_overlap", "subsequence", "constituent")
 
 
 def predicted_names(pred_ids: np.ndarray, id2label: dict) -> np.ndarray:

@@ -7,17 +7,19 @@ ExperimentAnalysis would unpickle trial state, and the run directory alone must 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from tis_ray.errors import TisRayError
-from tis_ray.samplers import sampler_label
-from tis_ray.spec import build_spec
+from tis_ray.errors import SpecError, TisRayError
+from tis_ray.io import read_json, write_via
+from tis_ray.spec import GridPoint, load_run_spec
 
-KEY_COLUMNS = ["trial_id", "status", "setting", "sampler", "sampler_params", "overrides", "seed", "data_pct",
-               "n_examples", "n_train", "epoch"]
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ["trial_id", "status", "setting", "sampler", "sampler_params", "overrides", "seed", "budget_kind",
+               "data_pct", "n_examples", "n_train", "epoch"]
 TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "date", "time_this_iter_s",
                     "time_total_s", "pid", "hostname", "time_since_restore", "iterations_since_restore", "final",
                     "trial_id", "config", "logdir"}
@@ -42,40 +44,30 @@ def _last_error(trial_dir: Path) -> str | None:
     return lines[-1] if lines else "failed"
 
 
-def _grid_key(params: dict) -> str:
-    """The grid point of a trial's params, as comparable text (missing budget / overrides read as {})."""
-    return json.dumps([params.get("seed"), params.get("budget") or {}, params.get("sampler") or {},
-                       params.get("overrides") or {}], sort_keys=True)
+def point_of(params: dict) -> GridPoint:
+    """Return the grid point of a trial's params.json (also the flat layout of runs before GridPoint)."""
+    if "point" in params:
+        return GridPoint.model_validate(params["point"])
+    return GridPoint(seed=params.get("seed", 42), **(params.get("budget") or {}),
+                     sampler=params.get("sampler") or {"type": "random"}, overrides=params.get("overrides") or {})
 
 
-def _base_row(trial_id: str, params: dict, status: str, error: str | None) -> dict:
-    sampler = params.get("sampler") or {"type": "random"}
-    overrides = params.get("overrides") or {}
-    budget = params.get("budget") or {}
-    return {
-        "trial_id": trial_id,
-        "status": status,
-        "error": error,
-        "setting": sampler_label(sampler) + "".join(f" {k}={v}" for k, v in sorted(overrides.items())),
-        "sampler": sampler["type"],
-        "sampler_params": json.dumps({k: v for k, v in sampler.items() if k != "type"}, sort_keys=True),
-        "overrides": json.dumps(overrides, sort_keys=True),
-        "seed": params.get("seed"),
-        "data_pct": budget.get("data_pct"),
-        "n_examples": budget.get("n_examples"),
-    }
+def _base_row(trial_id: str | None, point: GridPoint, status: str, error: str | None) -> dict:
+    return {"trial_id": trial_id, "status": status, "error": error, **point.row_fields()}
 
 
-def expected_grid(run_dir: Path) -> list[dict]:
-    """Return the trial parameters the run's spec.resolved.yaml asks for (empty without that file)."""
-    spec_file = run_dir / "spec.resolved.yaml"
-    if not spec_file.is_file():
+def expected_grid(run_dir: Path) -> list[GridPoint]:
+    """Return the grid points of the run's recorded spec (empty without one, or when it no longer validates)."""
+    try:
+        spec = load_run_spec(run_dir)
+    except SpecError as exc:
+        log.warning("%s; trials that never started are not listed", exc)
         return []
-    return build_spec(yaml.safe_load(spec_file.read_text()), source=str(spec_file)).grid_points()
+    return spec.grid_points() if spec is not None else []
 
 
 def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
-    params = json.loads((trial_dir / "params.json").read_text())
+    point = point_of(read_json(trial_dir / "params.json"))
     results = _read_results(trial_dir / "result.json")
     by_epoch: dict[int, dict] = {}
     for row in results:  # a retried trial reports its epochs again: the last attempt wins
@@ -84,7 +76,7 @@ def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
     completed = any(row.get("final") for row in by_epoch.values())
     error = None if completed else _last_error(trial_dir)
     status = "completed" if completed else ("failed" if error else "incomplete")
-    base = {**_base_row(trial_dir.name, params, status, error), "_grid_key": _grid_key(params)}
+    base = {**_base_row(trial_dir.name, point, status, error), "_grid_key": point.key()}
     epochs = [by_epoch[e] for e in sorted(by_epoch)]
     if not per_epoch:
         epochs = epochs[-1:]
@@ -114,7 +106,7 @@ def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
         raise TisRayError(f"{run_dir}: no trials found (expected */params.json written by Ray Tune)")
     rows = [row for d in dirs for row in _trial_rows(d, per_epoch)]
     seen = {row["_grid_key"] for row in rows}
-    rows += [_base_row(None, params, "not_started", None) for params in expected if _grid_key(params) not in seen]
+    rows += [_base_row(None, point, "not_started", None) for point in expected if point.key() not in seen]
     table = pd.DataFrame(rows).drop(columns="_grid_key", errors="ignore")
     for column in KEY_COLUMNS:
         if column not in table:
@@ -127,15 +119,11 @@ def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Write `table` as Parquet or CSV (by suffix) via write-then-rename; returns the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".csv":
-        table.to_csv(tmp, index=False)
-    elif path.suffix == ".parquet":
-        table.to_parquet(tmp, index=False)
-    else:
-        raise TisRayError(f"{path}: export writes .parquet or .csv")
-    tmp.replace(path)
-    return path
+        return write_via(path, lambda tmp: table.to_csv(tmp, index=False))
+    if path.suffix == ".parquet":
+        return write_via(path, lambda tmp: table.to_parquet(tmp, index=False))
+    raise TisRayError(f"{path}: export writes .parquet or .csv")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

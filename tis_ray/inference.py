@@ -9,19 +9,6 @@ import numpy as np
 import torch
 
 from tis_ray.batching import INPUT_COLUMNS, length_sorted_batches, pad_batch
-from tis_ray.errors import TisRayError
-
-
-def resolve_precision(precision: str) -> str:
-    """Return fp32 / fp16 / bf16 for a requested precision; auto picks bf16 or fp16 on CUDA, fp32 on CPU."""
-    cuda = torch.cuda.is_available()
-    if precision == "auto":
-        if not cuda:
-            return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision in ("fp16", "bf16") and not cuda:
-        raise TisRayError(f"train.precision {precision} needs a CUDA GPU; none is visible (use auto or fp32)")
-    return precision
 
 
 def autocast(device: torch.device, precision: str):

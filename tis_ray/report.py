@@ -7,6 +7,7 @@ at the same budget and seed stands out from seed noise.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -15,16 +16,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
-from tis_ray.errors import TisRayError  # noqa: E402
+from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
+from tis_ray.errors import SpecError, TisRayError  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
-from tis_ray.io import write_text  # noqa: E402
+from tis_ray.io import write_text, write_via  # noqa: E402
+from tis_ray.spec import load_run_spec  # noqa: E402
 
-HEURISTICS = (("lexical_overlap", "LO"), ("subsequence", "SUB"), ("constituent", "CONS"))
+log = logging.getLogger(__name__)
+
 MNLI = (("mnli_m/acc", "MNLI-m"), ("mnli_mm/acc", "MNLI-mm"))
-HANS = tuple((f"hans/{h}/{kind}", f"HANS {'E' if kind == 'entailed' else 'NE'} {short}")
-             for kind in ("entailed", "non_entailed") for h, short in HEURISTICS)
+HANS = tuple((f"hans/{h}/{kind}", f"HANS {'E' if kind == 'entailed' else 'NE'} {HANS_HEURISTIC_SHORT[h]}")
+             for kind in ("entailed", "non_entailed") for h in HANS_HEURISTICS)
 GROUP = ["setting", "budget"]
 
 
@@ -166,7 +169,7 @@ def figure_accuracy(done: pd.DataFrame, path: Path, xlabel: str) -> Path:
 def figure_hans(done: pd.DataFrame, kind: str, path: Path, xlabel: str) -> Path:
     """HANS accuracy on gold-`kind` examples per heuristic vs budget, a line per setting."""
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), squeeze=False, sharey=True)
-    for ax, (heuristic, _) in zip(axes[0], HEURISTICS, strict=True):
+    for ax, heuristic in zip(axes[0], HANS_HEURISTICS, strict=True):
         column = f"hans/{heuristic}/{kind}"
         if column in done:
             _plot_lines(ax, _stats(done, column), xlabel, "accuracy")
@@ -217,22 +220,27 @@ def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str) -> Path | No
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_via(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
 
 
 def _expected_seeds(source: Path, table: pd.DataFrame) -> int:
-    spec_file = source / "spec.resolved.yaml"
-    if source.is_dir() and spec_file.is_file():
-        return len(yaml.safe_load(spec_file.read_text())["grid"]["seeds"])
+    """The grid's number of seeds from the run's validated spec; the table's own count without one."""
+    if source.is_dir():
+        try:
+            spec = load_run_spec(source)
+        except SpecError as exc:
+            log.warning("%s; counting the seeds the results hold instead", exc)
+            spec = None
+        if spec is not None:
+            return len(spec.grid.seeds)
     return int(table["seed"].nunique())
 
 
 def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
-    table.to_csv(out / "tables" / f"{name}.csv")
+    write_via(out / "tables" / f"{name}.csv", table.to_csv)
     write_text(out / "tables" / f"{name}.md", text + "\n")
     return f"tables/{name}.md"
 

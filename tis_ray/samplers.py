@@ -12,10 +12,12 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tis_ray.errors import SamplingError, SpecError
+from tis_ray.io import load_npy
 
 NOISE = -1  # DBSCAN's label for points in no cluster
 
@@ -228,6 +230,7 @@ class DBSCANSampler(_ClusterSampler):
     name = "dbscan"
     modes = ("proportional", "round_robin", "num_clusters")
     noise_policies = ("exclude", "include", "cluster")
+    metrics = ("euclidean", "cosine")  # what cuML's DBSCAN supports, so both backends run every spec
     algorithm = "dbscan"
 
     def __init__(self, *, mode: str = "proportional", eps: float = 0.2, min_samples: int = 50,
@@ -240,6 +243,8 @@ class DBSCANSampler(_ClusterSampler):
         if self.noise not in self.noise_policies:
             raise SpecError(f"sampler 'dbscan': unknown noise policy {self.noise!r}; "
                             f"known: {', '.join(self.noise_policies)}")
+        if self.metric not in self.metrics:
+            raise SpecError(f"sampler 'dbscan': unknown metric {self.metric!r}; known: {', '.join(self.metrics)}")
         if not self.eps > 0 or not (isinstance(self.min_samples, int) and self.min_samples >= 1):
             raise SpecError("sampler 'dbscan': eps must be > 0 and min_samples an integer >= 1")
         return self
@@ -269,8 +274,44 @@ class DBSCANSampler(_ClusterSampler):
         return self._by_mode(groups, pool, budget, rng)
 
 
+class IndicesSampler(Sampler):
+    """An explicit subset: the training-set indices in a .npy file (what `tis-ray train --indices` trains on).
+
+    Its budget is n_examples = the number of distinct indices in the file; any other budget is refused.
+    """
+
+    name = "indices"
+
+    def __init__(self, *, path: str = ""):
+        self.path = path
+
+    def validate(self):
+        if not self.path or not Path(self.path).is_file():
+            raise SpecError(f"sampler 'indices': no such .npy file: {self.path!r}")
+        return self
+
+    def load(self) -> np.ndarray:
+        """Return the file's distinct indices, sorted, as int64."""
+        try:
+            indices = load_npy(self.path)
+        except ValueError as exc:
+            raise SamplingError(f"{self.path}: not a numeric .npy array ({exc})") from None
+        if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+            raise SamplingError(f"{self.path}: indices must be a 1-D integer array, got {indices.dtype} {indices.shape}")
+        return np.unique(indices.astype(np.int64))
+
+    def _select(self, pool, budget, rng):
+        indices = self.load()
+        if len(indices) == 0 or indices[0] < 0 or indices[-1] >= len(pool):
+            raise SamplingError(f"{self.path}: indices must be in [0, {len(pool)})")
+        if budget != len(indices):
+            raise SamplingError(f"{self.path} holds {len(indices)} distinct indices, but the budget is {budget}: "
+                                f"use n_examples: {len(indices)}")
+        return indices
+
+
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
-    cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler)
+    cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler, IndicesSampler)
 }
 
 

@@ -8,14 +8,15 @@ SpecError that names the field.
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from tis_ray.errors import SpecError, TisRayError
-from tis_ray.samplers import sampler_from_entry, sampler_key
+from tis_ray.errors import SamplingError, SpecError, TisRayError
+from tis_ray.samplers import sampler_from_entry, sampler_key, sampler_label
 
 
 class _Strict(BaseModel):
@@ -89,6 +90,9 @@ class ClusteringSpec(_Strict):
     embeddings_path: str | None = None  # precomputed embeddings (a `tis-ray embed` folder) to cluster
     embedding_epochs: int | None = None  # epochs of that preparation model (default: train.epochs)
     pooling: Literal["cls", "mean", "pooler"] = "cls"  # [CLS] last hidden state, as the original
+    # precision of the embedding forward pass; fp32 keeps the original's vectors (bf16 is faster on a GPU but
+    # moves each coordinate by ~1e-2 relative, which matters to DBSCAN's small eps)
+    embedding_precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
 
 
@@ -145,9 +149,69 @@ class ResourcesSpec(_Strict):
     max_failures: int = 1  # Tune retries of a trial whose worker died
 
 
+class GridPoint(_Strict):
+    """One trial of a sweep: its seed, its budget, its sampler entry and its extra-axis overrides.
+
+    The budget is one of: data_pct (a fraction of the training set), n_examples (a size), or none when the
+    sampler picks its own size (num_clusters). An explicit subset (sampler `indices`) records its size as
+    n_examples. Every consumer (Tune's param space, the trial, the dry run, the export, the report) reads
+    a trial's parameters through this type, so each default exists here only.
+    """
+
+    seed: int = 42
+    data_pct: Annotated[float, AfterValidator(_fraction)] | None = None
+    n_examples: Annotated[int, AfterValidator(_positive)] | None = None
+    sampler: dict[str, Any] = {"type": "random"}
+    overrides: dict[str, Any] = {}  # {dotted spec field: value} of the extra axes
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.data_pct is not None and self.n_examples is not None:
+            raise ValueError("a grid point has data_pct or n_examples, not both")
+        sampler_from_entry(self.sampler)
+        return self
+
+    @property
+    def budget_kind(self) -> str:
+        """Return how the subset size is given: data_pct, n_examples, indices (an explicit subset) or sampler."""
+        if self.sampler["type"] == "indices":
+            return "indices"
+        return "data_pct" if self.data_pct is not None else "n_examples" if self.n_examples is not None else "sampler"
+
+    def subset_size(self, n_train: int) -> int | None:
+        """Return the subset size on a training set of `n_train` examples (None: the sampler decides)."""
+        if self.data_pct is not None:
+            return max(1, round(self.data_pct * n_train))
+        if self.n_examples is not None and self.n_examples > n_train:
+            raise SamplingError(f"n_examples={self.n_examples} but the training set has {n_train} examples")
+        return self.n_examples
+
+    def budget_label(self) -> str:
+        """Return the budget as text: 'data_pct=0.1', 'n_examples=512' or '-'."""
+        if self.data_pct is not None:
+            return f"data_pct={self.data_pct}"
+        return f"n_examples={self.n_examples}" if self.n_examples is not None else "-"
+
+    def label(self) -> str:
+        """Return the setting's display name: the sampler with its parameters, then any overrides."""
+        return sampler_label(self.sampler) + "".join(f" {k}={v if isinstance(v, str) else json.dumps(v)}"
+                                                     for k, v in sorted(self.overrides.items()))
+
+    def key(self) -> str:
+        """Return the point as stable text, for matching trials to grid points."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+    def row_fields(self) -> dict[str, Any]:
+        """Return the flat fields every result row of this point carries."""
+        return {"setting": self.label(), "sampler": self.sampler["type"],
+                "sampler_params": json.dumps({k: v for k, v in self.sampler.items() if k != "type"}, sort_keys=True),
+                "overrides": json.dumps(self.overrides, sort_keys=True), "seed": self.seed,
+                "budget_kind": self.budget_kind, "data_pct": self.data_pct, "n_examples": self.n_examples}
+
+
 class SweepSpec(_Strict):
     name: str = "sweep"
-    storage_path: str = "runs"  # local folder, shared NFS path, or s3:// for multi-node clusters
+    storage_path: str = "runs"  # local folder or shared NFS path; the run directory is storage_path/name
     model: ModelSpec = ModelSpec()
     data: DataSpec = DataSpec()
     train: TrainSpec = TrainSpec()
@@ -169,15 +233,33 @@ class SweepSpec(_Strict):
         keys = list(self.grid.extra)
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*self.grid.extra.values())]
 
-    def grid_points(self) -> list[dict[str, Any]]:
-        """Return every trial's grid parameters: {'seed', 'budget', 'sampler', 'overrides'}, one dict each."""
-        return [{"seed": seed, "budget": budget, "sampler": sampler, "overrides": overrides}
+    def grid_points(self) -> list[GridPoint]:
+        """Return every trial of the grid: seeds x budgets x samplers x extra axes, in that order."""
+        return [GridPoint(seed=seed, **budget, sampler=sampler, overrides=overrides)
                 for seed, budget, sampler, overrides in itertools.product(
                     self.grid.seeds, self.budgets(), self.grid.samplers, self.extra_overrides())]
 
     def n_trials(self) -> int:
         """Return the number of trials in the grid."""
-        return len(self.grid_points())
+        return len(self.grid.seeds) * len(self.budgets()) * len(self.grid.samplers) * len(self.extra_overrides())
+
+    def for_point(self, point: GridPoint) -> SweepSpec:
+        """Return the spec one trial runs with: this spec with the point's extra-axis overrides applied."""
+        if not point.overrides:
+            return self
+        raw = self.model_dump(mode="json")
+        for key, value in point.overrides.items():
+            set_dotted(raw, key, value)
+        return build_spec(raw, source="trial overrides")
+
+    def one_point(self, point: GridPoint) -> SweepSpec:
+        """Return this spec with a grid of exactly `point` (what `tis-ray train` runs)."""
+        raw = self.model_dump(mode="json")
+        raw["grid"] = {"seeds": [point.seed], "samplers": [point.sampler],
+                       "data_pct": None if point.data_pct is None else [point.data_pct],
+                       "n_examples": None if point.n_examples is None else [point.n_examples],
+                       "extra": {k: [v] for k, v in point.overrides.items()}}
+        return build_spec(raw, source="tis-ray train")
 
     def clusterings(self) -> dict[str, dict[str, Any]]:
         """Return {sampler key: {'algorithm': ..., **params}} for each cluster sampler of the grid."""
@@ -187,6 +269,29 @@ class SweepSpec(_Strict):
             if params is not None:
                 needs[sampler_key(entry)] = params
         return needs
+
+
+SPEC_FILE = "spec.resolved.yaml"  # the spec exactly as a run ran, in its run directory
+
+
+def dump_spec(spec: SweepSpec) -> str:
+    """Return the spec as the YAML text a run directory records."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+
+
+def load_run_spec(run_dir: str | Path) -> SweepSpec | None:
+    """Return the validated spec a run directory was started with, or None when it records none.
+
+    A spec written by an older tis_ray whose fields no longer validate raises a SpecError that says so.
+    """
+    path = Path(run_dir) / SPEC_FILE
+    if not path.is_file():
+        return None
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        raise SpecError(f"{exc} (this run's spec was written by another tis_ray version and no longer "
+                        "validates)") from None
 
 
 def set_dotted(data: dict, dotted: str, value: Any) -> None:
@@ -219,13 +324,28 @@ def build_spec(raw: dict, source: str = "spec") -> SweepSpec:
             SweepSpec.model_validate(dumped)
         return spec
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "spec"
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        raise SpecError(f"{source}: {field}: {message}") from None
+        raise spec_error(exc, source) from None
     except TisRayError as exc:  # raised inside a validator that does not wrap it (get_sampler)
+        raise SpecError(f"{source}: {exc}") from None
+
+
+def spec_error(exc: ValidationError, source: str) -> SpecError:
+    """Return the one-line SpecError for pydantic's first error: 'source: field.path: message'."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "spec"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown field"
+    return SpecError(f"{source}: {field}: {message}")
+
+
+def grid_point(source: str = "grid point", **fields) -> GridPoint:
+    """Return the validated GridPoint of `fields`; mistakes become one-line SpecErrors."""
+    try:
+        return GridPoint(**fields)
+    except ValidationError as exc:
+        raise spec_error(exc, source) from None
+    except TisRayError as exc:
         raise SpecError(f"{source}: {exc}") from None
 
 

@@ -1,30 +1,28 @@
-"""A sweep: the spec's grid of trials (seeds x budgets x samplers x extra axes) scheduled by Ray Tune.
+"""A sweep: the spec's grid points scheduled by Ray Tune as trials, with their resources, and resume.
 
-Everything trials share is prepared once in the driver under RUN_DIR/prepared (tokenized data, the
-embedding model, embeddings, one clustering per distinct (algorithm, parameters)); each trial then writes
-its own files next to Tune's result.json in RUN_DIR/<trial_id>/.
+The grid points (`SweepSpec.grid_points`) become one `grid_search` axis of Tune's param space. What trials
+share is prepared once first (`preparation.prepare_shared`: in the driver for local Ray, as one Ray task with
+a trial's resources on a cluster); each trial (`trial.run_trial`) then writes its files next to Tune's
+result.json in RUN_DIR/<trial_id>/.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tis_ray.clustering import clustering_key
 from tis_ray.errors import TisRayError
-from tis_ray.io import new_output_dir, write_json, write_text
-from tis_ray.samplers import sampler_key, sampler_label
-from tis_ray.spec import SweepSpec, check_local_inputs
+from tis_ray.io import new_output_dir, read_json, write_json, write_text
+from tis_ray.samplers import sampler_key
+from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec
 
 log = logging.getLogger(__name__)
 
-SPEC_FILE = "spec.resolved.yaml"
+PREPARED_FILE = "prepared.json"  # the `prepared` dict every trial reads, kept for --resume
 # What the console progress table shows besides trial status and parameters.
 PROGRESS_METRICS = ["epoch", "n_train", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
 
@@ -35,13 +33,14 @@ def run_dir_of(spec: SweepSpec) -> Path:
 
 
 def tune_trial(config: dict) -> None:
-    """The Ray Tune trainable: one trial, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
+    """The Ray Tune trainable: one grid point, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
     from ray import tune
 
     from tis_ray.trial import run_trial  # torch + transformers: not needed by --dry-run or a cluster driver
 
-    prepared = dict(config.get("prepared") or {})
-    prepared["clusters"] = (prepared.pop("clusters_by_sampler", None) or {}).get(sampler_key(config["sampler"]))
+    point = GridPoint.model_validate(config["point"])
+    prepared = {"data": config["prepared"]["data"],
+                "clusters": config["prepared"]["clusters_by_sampler"].get(sampler_key(point.sampler))}
     out = Path(config["run_dir"]) / tune.get_context().get_trial_id()
     run_trial({**config, "prepared": prepared}, out, report=tune.report)
 
@@ -72,9 +71,7 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
         return "\n".join(lines)
     lines.append(f"{'trial':>5}  {'seed':>6}  {'budget':<16}  sampler")
     for i, point in enumerate(spec.grid_points(), 1):
-        overrides = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in point["overrides"].items())
-        budget = ", ".join(f"{k}={v}" for k, v in point["budget"].items()) or "-"
-        lines.append(f"{i:>5}  {point['seed']:>6}  {budget:<16}  {sampler_label(point['sampler'])}  {overrides}".rstrip())
+        lines.append(f"{i:>5}  {point.seed:>6}  {point.budget_label():<16}  {point.label()}")
     return "\n".join(lines)
 
 
@@ -83,17 +80,15 @@ def _count(n: int, noun: str) -> str:
 
 
 def param_space(spec: SweepSpec, run_dir: Path, prepared: dict[str, Any]) -> dict[str, Any]:
-    """Return the Tuner's param space: grid axes as grid_search, everything else as constants."""
+    """Return the Tuner's param space: the grid points as one grid_search axis, everything else as constants."""
     from ray import tune
 
     return {
-        "seed": tune.grid_search(spec.grid.seeds),
-        "budget": tune.grid_search(spec.budgets()),
-        "sampler": tune.grid_search(spec.grid.samplers),
-        "overrides": tune.grid_search(spec.extra_overrides()),
+        "point": tune.grid_search([point.model_dump(mode="json") for point in spec.grid_points()]),
         "spec": spec.model_dump(mode="json"),
         "run_dir": str(run_dir),
         "prepared": prepared,
+        "gpus": spec.resources.gpu,
         "num_threads": max(1, int(spec.resources.cpu)),
     }
 
@@ -117,26 +112,17 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         raise TisRayError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}") from None
 
 
-def prepare_shared(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
-    """Prepare what trials share (data, embeddings, clusterings) once; returns the trials' `prepared` dict."""
-    from tis_ray.data.prepare import prepare_data
-    from tis_ray.models import load_tokenizer
-    from tis_ray.preparation import prepare_clusterings
-
-    root = run_dir / "prepared"
-    tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
-    data = prepare_data(spec, root / "data", tokenizer)
-    log.info("prepared data: %d training examples, eval sets %s", len(data.train), ", ".join(data.eval_sets))
-    clusters = prepare_clusterings(spec, root, data)
-    return {"data": str(root / "data"), "clusters_by_sampler": clusters}
+def preparation_gpus(spec: SweepSpec) -> int:
+    """Return the GPUs the shared preparation holds: one whole GPU when trials use GPUs, else none."""
+    return 1 if spec.resources.gpu else 0
 
 
 def prepare_on_cluster(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
-    """Run `prepare_shared` as one Ray task with a trial's resources (a GPU node on a GPU cluster)."""
+    """Run `prepare_shared` as one Ray task with a trial's CPUs and a whole GPU (a GPU node on a GPU cluster)."""
     import ray
 
     r = spec.resources
-    task = ray.remote(num_cpus=r.cpu, num_gpus=1 if r.gpu else 0, max_retries=0)(_prepare_task)
+    task = ray.remote(num_cpus=r.cpu, num_gpus=preparation_gpus(spec), max_retries=0)(_prepare_task)
     try:
         return ray.get(task.remote(spec.model_dump(mode="json"), str(run_dir)))
     except ray.exceptions.RayTaskError as exc:
@@ -148,12 +134,14 @@ def prepare_on_cluster(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
 def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
     import datasets
 
+    from tis_ray.preparation import prepare_shared
     from tis_ray.spec import build_spec
 
     logging.basicConfig(level=logging.INFO, format="[tis-ray] %(message)s")
     logging.getLogger("tis_ray").setLevel(logging.INFO)
     datasets.disable_progress_bars()
-    return prepare_shared(build_spec(raw_spec), Path(run_dir))
+    spec = build_spec(raw_spec)
+    return prepare_shared(spec, Path(run_dir), preparation_gpus(spec))
 
 
 def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
@@ -170,16 +158,20 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     connect(address, num_cpus)
     with new_output_dir(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
-        resolved = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+        resolved = dump_spec(spec)
         if resuming and (run_dir / SPEC_FILE).read_text() != resolved:
             raise TisRayError(f"the spec differs from the one {run_dir} was started with ({run_dir / SPEC_FILE}): "
                               "resume with that spec, or start a new run under another name")
         write_text(run_dir / SPEC_FILE, resolved)
         if resuming:
-            prepared = json.loads((run_dir / "prepared.json").read_text())
-        else:  # on a cluster the preparation runs where trials run (a GPU node); locally, right here
-            prepared = prepare_on_cluster(spec, run_dir) if address else prepare_shared(spec, run_dir)
-        write_json(run_dir / "prepared.json", prepared)
+            prepared = read_json(run_dir / PREPARED_FILE)
+        elif address:  # on a cluster the preparation runs where trials run (a GPU node)
+            prepared = prepare_on_cluster(spec, run_dir)
+        else:  # locally, right here; it hands its GPU memory back before the trials start
+            from tis_ray.preparation import prepare_shared
+
+            prepared = prepare_shared(spec, run_dir, preparation_gpus(spec))
+        write_json(run_dir / PREPARED_FILE, prepared)
 
     # Tune's newer console output prints every trial's full config; the classic reporter shows one table of
     # trial status counts and the chosen metrics, refreshed every 30 s.
@@ -190,9 +182,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
         tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         reporter = tune.CLIReporter(metric_columns=PROGRESS_METRICS,
-                                    parameter_columns={"seed": "seed", "budget/data_pct": "data_pct",
-                                                       "budget/n_examples": "n_examples", "sampler/type": "sampler",
-                                                       "sampler/mode": "mode"}, max_report_frequency=30,
+                                    parameter_columns={"point/seed": "seed", "point/data_pct": "data_pct",
+                                                       "point/n_examples": "n_examples",
+                                                       "point/sampler/type": "sampler",
+                                                       "point/sampler/mode": "mode"}, max_report_frequency=30,
                                     sort_by_metric=False)
         tuner = tune.Tuner(
             trainable,

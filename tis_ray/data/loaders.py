@@ -16,6 +16,7 @@ import numpy as np
 from datasets import Dataset
 
 from tis_ray.data import synthetic
+from tis_ray.data.schema import EVAL_SETS, HANS_COLUMNS, HANS_LABELS, MNLI_LABELS, SYNTHETIC_HANS_SEED_OFFSET
 from tis_ray.data.tables import parse_label, read_rows, require_columns
 from tis_ray.errors import DataError
 from tis_ray.io import write_text
@@ -23,11 +24,7 @@ from tis_ray.spec import DataSpec
 
 log = logging.getLogger(__name__)
 
-MNLI_LABELS = ("entailment", "neutral", "contradiction")
-HANS_LABELS = ("entailment", "non-entailment")
 HANS_URL = "https://raw.githubusercontent.com/tommccoy1/hans/master/heuristics_evaluation_set.txt"
-HANS_COLUMNS = ("heuristic", "subcase", "template", "pair_id")
-EVAL_SETS = ("mnli_m", "mnli_mm", "hans")
 
 
 @dataclass
@@ -116,8 +113,14 @@ def synthetic_splits(spec: DataSpec) -> dict[str, Dataset]:
         "train": Dataset.from_dict(synthetic.generate_nli(s.n_train, s.seed, "people", s.length_profile)),
         "mnli_m": Dataset.from_dict(synthetic.generate_nli(s.n_eval, s.seed + 1, "people", s.length_profile)),
         "mnli_mm": Dataset.from_dict(synthetic.generate_nli(s.n_eval, s.seed + 2, "animals", s.length_profile)),
-        "hans": Dataset.from_dict(synthetic.generate_hans(s.hans_per_cell, s.seed + 3)),
+        "hans": synthetic_hans(spec),
     }
+
+
+def synthetic_hans(spec: DataSpec) -> Dataset:
+    """Return the synthetic HANS-style set of `spec.synthetic` (the same for every data source)."""
+    s = spec.synthetic
+    return Dataset.from_dict(synthetic.generate_hans(s.hans_per_cell, s.seed + SYNTHETIC_HANS_SEED_OFFSET))
 
 
 def _even_subset(dataset: Dataset, n: int | None) -> Dataset:
@@ -143,7 +146,7 @@ def load_data(spec: DataSpec, eval_sets: tuple[str, ...] | list[str] = EVAL_SETS
             splits["mnli_mm"] = load_nli_file(spec.mismatched_file, cols.premise, cols.hypothesis, cols.label)
     if "hans" in eval_sets and spec.source != "synthetic":
         if spec.hans == "synthetic":
-            splits["hans"] = Dataset.from_dict(synthetic.generate_hans(spec.synthetic.hans_per_cell, 3))
+            splits["hans"] = synthetic_hans(spec)
         elif spec.hans == "download":
             splits["hans"] = load_hans_file(download_hans())
         elif spec.hans:

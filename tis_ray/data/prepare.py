@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, load_from_disk
 
-from tis_ray.data.loaders import HANS_COLUMNS, load_data
+from tis_ray.data.loaders import load_data
+from tis_ray.data.schema import HANS_COLUMNS
 from tis_ray.data.tokenize import fingerprint_dataset, tokenize_cached
-from tis_ray.io import read_json, write_json
+from tis_ray.io import read_json, write_json, write_via
 from tis_ray.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer) -> PreparedData:
     hans_meta = None
     if "hans" in data.eval_sets:
         hans_meta = data.eval_sets["hans"].select_columns(list(HANS_COLUMNS)).to_pandas()
-        hans_meta.to_parquet(root / "hans_meta.parquet")
+        write_via(root / "hans_meta.parquet", hans_meta.to_parquet)
     write_json(root / MANIFEST, {
         "train": train.cache_files[0]["filename"].rsplit("/", 1)[0],
         "eval_sets": {name: ds.cache_files[0]["filename"].rsplit("/", 1)[0] for name, ds in evals.items()},

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tis_ray.data.schema import HANS_HEURISTICS
+
 ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
 
 
@@ -66,7 +68,6 @@ ANIMALS = Domain(
 )
 
 FUNCTION_WORDS = ("the", "who", "and", "or", "if", "since", "near", "did", "not", "never", ",")
-HANS_HEURISTICS = ("lexical_overlap", "subsequence", "constituent")
 # Mean ~40 tokens per pair with a tail to 128, as in MNLI; each filler clause adds about 5 tokens.
 LENGTH_PROFILES = ("short", "mnli")
 

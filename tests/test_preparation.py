@@ -1,0 +1,60 @@
+"""The shared preparation: a one-point `tis-ray train`, the reference fine-tune, and the data flow's direction."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import small_spec_dict
+
+from tis_ray.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def spec_file(tmp_path, **overrides):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(small_spec_dict(train={"epochs": 1}, **overrides)))
+    return str(path)
+
+
+def test_train_on_explicit_indices_records_them_as_such(tmp_path):
+    np.save(tmp_path / "subset.npy", np.array([9, 3, 3, 500, 41, 9, 7]), allow_pickle=False)
+    out = tmp_path / "out"
+    assert main(["train", spec_file(tmp_path), "--indices", str(tmp_path / "subset.npy"), "--out", str(out)]) == 0
+    subset = json.loads((out / "subset.json").read_text())
+    final = json.loads((out / "metrics.json").read_text())["final"]
+    for record in (subset, final):  # 5 distinct indices: sampler 'indices', n_examples 5, no data_pct
+        assert record["budget_kind"] == "indices" and record["n_examples"] == 5 and record["data_pct"] is None
+    assert subset["sampler"] == {"type": "indices", "path": str(tmp_path / "subset.npy")}
+    assert final["sampler"] == "indices" and final["n_train"] == 5
+    assert np.load(out / "subset_indices.npy", allow_pickle=False).tolist() == [3, 7, 9, 41, 500]
+
+
+def test_indices_exclude_a_sampler_and_must_fit_the_training_set(tmp_path, capsys):
+    np.save(tmp_path / "subset.npy", np.array([1, 5000]), allow_pickle=False)
+    spec = spec_file(tmp_path)
+    assert main(["train", spec, "--indices", str(tmp_path / "subset.npy"), "--data-pct", "0.5"]) == 2
+    assert "--indices is the subset" in capsys.readouterr().err
+    assert main(["train", spec, "--indices", str(tmp_path / "subset.npy"), "--out", str(tmp_path / "o")]) == 2
+    assert "indices must be in [0, 1200)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_reference_fine_tune_writes_a_model_and_no_trial_files(tmp_path):
+    out = tmp_path / "out"
+    assert main(["train", spec_file(tmp_path, clustering={"embedding_epochs": 1}), "--sampler", "kmeans",
+                 "--sampler-param", "n_clusters=4", "--cluster-only", "--out", str(out)]) == 0
+    reference = out / "prepared" / "reference_model"
+    assert {p.name for p in reference.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json",
+                                                      "tokenizer_config.json"}
+    for name in ("subset.json", "subset_indices.npy", "metrics.json", "hans_predictions.txt"):
+        assert not list(out.rglob(name)), name  # --cluster-only stops before the trial; the reference run wrote none
+    assert (out / "prepared" / "embeddings" / "embeddings.npy").is_file()
+
+
+def test_preparation_does_not_import_the_trial():
+    code = "import sys, tis_ray.preparation; print('tis_ray.trial' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

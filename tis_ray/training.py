@@ -1,0 +1,105 @@
+"""Fine-tuning as a function: `fit(spec, train_set, ...)` returns the trained model and how long it took.
+
+This is the one place the HF Trainer is built. Whatever should happen around training is passed in as
+Transformers `TrainerCallback`s, which see the model, the optimizer and the trainer state at every step
+and epoch: the trial's epoch evaluator today, epoch checkpoints and training-dynamics recording next.
+A trial (`tis_ray.trial`) and the preparation's reference fine-tune (`tis_ray.preparation`) both call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import transformers
+from datasets import Dataset
+from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+from tis_ray.batching import PairCollator
+from tis_ray.device import Placement
+from tis_ray.models import freeze_base, load_model, model_label_ids
+from tis_ray.spec import SweepSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """A trained model, where it trained, and the wall time of training (callbacks included)."""
+
+    model: PreTrainedModel
+    placement: Placement
+    seconds: float
+    n_examples: int
+    epochs: int
+
+
+def build_model(spec: SweepSpec, seed: int, vocab_size: int) -> PreTrainedModel:
+    """Return the spec's classifier, initialised from `seed`, with its encoder frozen when the spec says so."""
+    model = load_model(spec.model.name, seed=seed, vocab_size=vocab_size)
+    if spec.model.freeze_base:
+        freeze_base(model)
+    return model
+
+
+def labels_in_model_order(train_set: Dataset, model: PreTrainedModel) -> Dataset:
+    """Return `train_set` with labels renumbered to the model's output ids when its order differs from MNLI's."""
+    label_ids = np.asarray(model_label_ids(model))
+    if np.array_equal(label_ids, np.arange(3)):
+        return train_set
+    return train_set.map(lambda b: {"label": label_ids[np.asarray(b["label"])].tolist()}, batched=True)
+
+
+def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: Placement) -> TrainingArguments:
+    """Return the Trainer's arguments for the spec's training settings on `placement`."""
+    t = spec.train
+    return TrainingArguments(
+        output_dir=str(output_dir),  # a scratch folder: nothing is saved there (save_strategy="no")
+        num_train_epochs=t.epochs,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        fp16=placement.precision == "fp16",
+        bf16=placement.precision == "bf16",
+        use_cpu=not placement.on_gpu,
+        seed=seed,
+        data_seed=seed,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        remove_unused_columns=False,  # keeps `length` for the length-grouped sampler
+        eval_strategy="no",  # callers evaluate through callbacks (the trial's EpochEvaluator)
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+
+
+def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement: Placement,
+        callbacks: Sequence[TrainerCallback] = ()) -> FitResult:
+    """Fine-tune `spec.model` on the tokenized `train_set` for `spec.train.epochs`; returns the FitResult.
+
+    With `train.epochs: 0` the model is returned as built (evaluate-only runs).
+    """
+    transformers.set_seed(seed)
+    transformers.logging.set_verbosity_error()
+    model = build_model(spec, seed, len(tokenizer))
+    if spec.train.epochs == 0:
+        return FitResult(model.to(placement.device), placement, 0.0, len(train_set), 0)
+    train_set = labels_in_model_order(train_set, model)
+    with tempfile.TemporaryDirectory(prefix="tis_ray_hf_") as scratch:
+        trainer = Trainer(model=model, args=training_arguments(spec, Path(scratch), seed, placement),
+                          train_dataset=train_set, data_collator=PairCollator(tokenizer.pad_token_id),
+                          callbacks=list(callbacks))
+        trainer.remove_callback(PrinterCallback)  # its end-of-training dict duplicates the callers' metrics
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    return FitResult(trainer.model, placement, seconds, len(train_set), spec.train.epochs)

@@ -19,7 +19,9 @@ def small_spec_dict(**overrides) -> dict:
     raw = {
         "name": "t",
         "data": {"synthetic": {"n_train": 1200, "n_eval": 300, "hans_per_cell": 30}},
-        "train": {"epochs": 3, "learning_rate": 3.0e-4, "warmup_ratio": 0.1, "batch_size": 32},
+        # group_by_length off: the synthetic corpus ties length to label, so length buckets are label buckets
+        "train": {"epochs": 3, "learning_rate": 3.0e-4, "warmup_ratio": 0.1, "batch_size": 32,
+                  "group_by_length": False},
         "grid": {"seeds": [42], "data_pct": [1.0], "samplers": [{"type": "random"}]},
     }
     for key, value in overrides.items():
@@ -34,13 +36,11 @@ def small_spec():
 
 def trial_config(prepared_root, raw_spec: dict, **point) -> dict:
     """A trial's config for `run_trial`: the spec's shared preparation done once into `prepared_root`."""
-    from tis_ray.preparation import prepare_shared
-    from tis_ray.samplers import sampler_key
+    from tis_ray.preparation import prepare_shared, trial_inputs
     from tis_ray.spec import GridPoint
 
     spec = build_spec(raw_spec)
     grid_point = GridPoint(**point)
     prepared = prepare_shared(spec, prepared_root, gpus=0)
     return {"spec": raw_spec, "point": grid_point.model_dump(), "gpus": 0, "num_threads": 2,
-            "prepared": {"data": prepared["data"],
-                         "clusters": prepared["clusters_by_sampler"].get(sampler_key(grid_point.sampler))}}
+            "prepared": trial_inputs(prepared, spec, grid_point)}

@@ -60,9 +60,10 @@ def test_subset_record_and_hans_predictions(full_run):
     assert {line.split(",")[1] for line in lines[1:]} <= {"entailment", "non-entailment"}
 
 
-def test_same_seed_reproduces_metrics_and_subset(tmp_path, prepared_root):
-    a = run_trial(config(prepared_root, data_pct=0.25), tmp_path / "a")
-    b = run_trial(config(prepared_root, data_pct=0.25), tmp_path / "b")
+def test_same_seed_reproduces_metrics_and_subset_with_length_buckets(tmp_path, prepared_root):
+    raw = small_spec_dict(train={"epochs": 4, "group_by_length": True})
+    a = run_trial(config(prepared_root, raw, data_pct=0.25), tmp_path / "a")
+    b = run_trial(config(prepared_root, raw, data_pct=0.25), tmp_path / "b")
     assert a["n_train"] == 300 and a["subset_sha256"] == b["subset_sha256"]
     assert a["mnli_m/acc"] == b["mnli_m/acc"] and a["hans/acc"] == b["hans/acc"]
 

@@ -1,13 +1,14 @@
 """Batches of NLI pairs with dynamic padding: every batch pads only to its own longest pair.
 
-Training order is grouped by length by Transformers' LengthGroupedSampler
-(`train_sampling_strategy="group_by_length"`); evaluation and embedding sort by length.
+Training batches group pairs of similar length (`LengthBucketSampler`) and come in a random order;
+evaluation and embedding sort by length.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
 INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
 
@@ -45,3 +46,42 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarr
     """Return row-index batches, longest rows first, so each batch pads to similar lengths."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class LengthBucketSampler(Sampler[int]):
+    """Training order: batches of similar-length pairs, the batches themselves in a random order.
+
+    Each epoch shuffles the rows, sorts them by length within mega-batches of `mega_batches` batches (as
+    Transformers' LengthGroupedSampler does), cuts the result into batches and then shuffles the batch order,
+    so that long and short batches alternate at random (Transformers' sampler leaves every mega-batch in
+    descending length). The last, possibly partial, batch stays last so batch boundaries hold. Seeded by
+    (seed, epoch): the Trainer calls `set_epoch` before each epoch, so a resumed run repeats the same order.
+    """
+
+    def __init__(self, lengths, batch_size: int, seed: int, mega_batches: int | None = None):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+        n_batches = -(-len(self.lengths) // batch_size)
+        self.mega_batches = mega_batches or max(1, min(50, n_batches // 4))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batches(self) -> list[np.ndarray]:
+        """Return this epoch's batches of row indices, in training order."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        mega = self.mega_batches * self.batch_size
+        for start in range(0, len(order), mega):
+            chunk = order[start: start + mega]
+            order[start: start + mega] = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+        batches = [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        full = len(batches) - (len(batches[-1]) < self.batch_size if batches else 0)
+        shuffled = [batches[i] for i in rng.permutation(full)]
+        return shuffled + batches[full:]
+
+    def __iter__(self):
+        return iter(np.concatenate(self.batches()).tolist() if len(self.lengths) else [])

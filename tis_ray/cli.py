@@ -42,8 +42,8 @@ def cmd_train(args) -> int:
     """One grid point outside Ray: the sweep's shared preparation, then the same trial function."""
     from tis_ray.clustering import load_clusters, save_clusters
     from tis_ray.io import new_output_dir
-    from tis_ray.preparation import prepare_shared
-    from tis_ray.samplers import sampler_from_entry, sampler_key
+    from tis_ray.preparation import prepare_shared, trial_inputs
+    from tis_ray.samplers import sampler_from_entry
     from tis_ray.spec import build_spec, check_local_inputs
     from tis_ray.trial import run_trial
 
@@ -59,15 +59,15 @@ def cmd_train(args) -> int:
         raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {point.sampler['type']!r}")
     out = Path(args.out)
     with new_output_dir(out):
-        prepared = prepare_shared(spec, out, gpus=None)
-        clusters = prepared["clusters_by_sampler"].get(sampler_key(point.sampler))
+        inputs = trial_inputs(prepare_shared(spec, out, gpus=None), spec, point)
+        clusters = inputs["clusters"]
         if clusters and args.cluster_output_path:
             save_clusters(load_clusters(clusters), args.cluster_output_path)
             log.info("cluster labels saved to %s", args.cluster_output_path)
         if args.cluster_only:
             return 0
         final = run_trial({"spec": spec.model_dump(mode="json"), "point": point.model_dump(mode="json"),
-                           "prepared": {"data": prepared["data"], "clusters": clusters}, "gpus": None}, out)
+                           "prepared": inputs, "gpus": None}, out)
     shown = {k: round(v, 4) for k, v in final.items() if k.endswith("/acc") or k.startswith("hans/")}
     print(f"trial done: n_train={final['n_train']} {shown}")
     print(f"subset {final['subset_sha256'][:16]}, {final['train_examples_per_s']:.0f} examples/s "
@@ -80,13 +80,13 @@ def cmd_embed(args) -> int:
     from tis_ray.data.prepare import prepare_data
     from tis_ray.device import placement
     from tis_ray.embeddings import embed_dataset
-    from tis_ray.models import load_model, load_tokenizer
+    from tis_ray.models import load_encoder_model, load_tokenizer
 
     spec = _spec(args)
     where = placement("tis-ray embed", None, args.precision)
     tokenizer = load_tokenizer(args.model, args.tokenizer or spec.model.tokenizer)
     data = prepare_data(spec, Path(args.out) / "prepared", tokenizer)
-    manifest = embed_dataset(load_model(args.model), data.train, tokenizer.pad_token_id, args.out, placement=where,
+    manifest = embed_dataset(load_encoder_model(args.model), data.train, tokenizer.pad_token_id, args.out, placement=where,
                              pooling=args.pooling, batch_size=args.batch_size, dtype=args.dtype,
                              model_name=args.model, fingerprint=data.train_fingerprint)
     print(f"embedded {manifest['rows']} x {manifest['dim']} ({manifest['rows_per_s']:.0f} rows/s on "

@@ -56,19 +56,28 @@ def load_tokenizer(name: str, tokenizer_name: str | None = None) -> PreTrainedTo
                           "(a local checkpoint without tokenizer files needs model.tokenizer)") from None
 
 
-def _has_mnli_label_names(config) -> bool:
-    names = {str(v).lower() for v in (getattr(config, "id2label", None) or {}).values()}
-    return set(MNLI_LABELS) <= names
+def _label_names(config) -> list[str]:
+    id2label = getattr(config, "id2label", None) or {}
+    return [str(id2label.get(i, id2label.get(str(i), ""))).lower() for i in range(len(id2label))]
 
 
-def load_model(name: str, seed: int = 0, vocab_size: int | None = None) -> PreTrainedModel:
-    """Return a 3-way NLI sequence classifier.
+def _is_nli_classifier(config) -> bool:
+    """True for a checkpoint that already has a trained 3-way sequence-classification head."""
+    heads = [a for a in (getattr(config, "architectures", None) or []) if a.endswith("ForSequenceClassification")]
+    return bool(heads) and config.num_labels == 3
 
-    `tiny-albert` is built from scratch (initialized from `seed`). A checkpoint whose id2label already
-    names the MNLI labels keeps its own label order (published MNLI checkpoints disagree on it); any other
-    gets a fresh 3-label head with labels in MNLI order.
+
+def load_model(name: str, seed: int = 0, vocab_size: int | None = None,
+               label_order: list[str] | None = None) -> PreTrainedModel:
+    """Return a 3-way NLI sequence classifier whose id2label names every output.
+
+    `tiny-albert` is built from scratch (initialized from `seed`). A checkpoint with a 3-way head keeps its
+    own label order: the names in its config, or `label_order` when the config says only LABEL_0..2 (a
+    checkpoint with generic names and no `label_order` is refused: its order would be a guess). A base model
+    without such a head gets a fresh 3-label head, in `label_order` or MNLI order.
     """
-    id2label = dict(enumerate(MNLI_LABELS))
+    order = list(label_order or MNLI_LABELS)
+    id2label = dict(enumerate(order))
     label2id = {v: k for k, v in id2label.items()}
     torch.manual_seed(seed)
     if name == TINY_ALBERT:
@@ -80,9 +89,28 @@ def load_model(name: str, seed: int = 0, vocab_size: int | None = None) -> PreTr
         config = AutoConfig.from_pretrained(name)
     except OSError as exc:
         raise TisRayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
-    if not (config.num_labels == 3 and _has_mnli_label_names(config)):
+    names = _label_names(config)
+    named = _is_nli_classifier(config) and set(MNLI_LABELS) <= set(names)
+    if _is_nli_classifier(config) and not named and label_order is None:
+        raise TisRayError(f"model.name: {name} has a 3-way classification head whose labels are named "
+                          f"{', '.join(names)}: which output is entailment is unknown; give "
+                          "model.label_order, e.g. [contradiction, entailment, neutral] (see its model card)")
+    if named and label_order is not None and names != order:
+        raise TisRayError(f"model.label_order {order} contradicts {name}'s own id2label ({', '.join(names)}): "
+                          "drop model.label_order")
+    if not named:
         config.num_labels, config.id2label, config.label2id = 3, id2label, label2id
     return AutoModelForSequenceClassification.from_pretrained(name, config=config)
+
+
+def load_encoder_model(name: str) -> PreTrainedModel:
+    """Return a checkpoint for embedding (its encoder is what counts; its head's label names are not read)."""
+    if name == TINY_ALBERT:
+        return load_model(name)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(name)
+    except OSError as exc:
+        raise TisRayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
 
 
 def model_label_ids(model: PreTrainedModel) -> list[int]:

@@ -10,19 +10,23 @@ The reference fine-tune calls `training.fit` directly: it writes a model, not a 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from tis_ray.clustering import clustering_key, fit_clusters, load_clusters, save_clusters
+from tis_ray.data.loaders import load_data
 from tis_ray.data.prepare import PreparedData, prepare_data
 from tis_ray.device import placement, release_gpu_memory
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.errors import TisRayError
-from tis_ray.models import load_model, load_tokenizer
-from tis_ray.spec import SweepSpec, build_spec
+from tis_ray.models import load_encoder_model, load_tokenizer
+from tis_ray.samplers import sampler_key
+from tis_ray.spec import GridPoint, SweepSpec, build_spec
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +66,37 @@ def reference_model_path(spec: SweepSpec, root: Path, data: PreparedData, gpus: 
     return str(out)
 
 
-def prepare_embeddings(spec: SweepSpec, root: Path, data: PreparedData, gpus: float | None) -> Path:
+def prepare_embeddings(spec: SweepSpec, root: Path, shared: SharedData, fingerprint: str,
+                       gpus: float | None) -> Path:
     """Return the folder of the training set's embeddings: given, already computed, or computed now."""
     if spec.clustering.embeddings_path:
-        load_embeddings(spec.clustering.embeddings_path, data.train_fingerprint)  # refuses another dataset's
+        load_embeddings(spec.clustering.embeddings_path, fingerprint)  # refuses another dataset's
         return Path(spec.clustering.embeddings_path)
     out = root / "embeddings"
     try:
-        load_embeddings(out, data.train_fingerprint)
+        load_embeddings(out, fingerprint)
         return out
     except TisRayError:
         pass
-    model_path = reference_model_path(spec, root, data, gpus)
-    tokenizer = load_tokenizer(model_path, spec.model.tokenizer)
+    sweep_data = shared.for_model(spec.model.name, spec.model.tokenizer)
+    model_path = reference_model_path(spec, root, sweep_data, gpus)
+    if spec.clustering.embedding_model:  # a given checkpoint reads the pairs through its own tokenizer
+        data, tokenizer = shared.for_model(model_path), load_tokenizer(model_path)
+    else:  # the reference run was trained with the sweep's tokenizer
+        data, tokenizer = sweep_data, load_tokenizer(spec.model.name, spec.model.tokenizer)
     where = placement("embedding", gpus, spec.clustering.embedding_precision)
-    embed_dataset(load_model(model_path), data.train, tokenizer.pad_token_id, out, placement=where,
+    embed_dataset(load_encoder_model(model_path), data.train, tokenizer.pad_token_id, out, placement=where,
                   pooling=spec.clustering.pooling, batch_size=spec.train.eval_batch_size, model_name=model_path,
                   fingerprint=data.train_fingerprint)
     return out
 
 
-def prepare_clusterings(spec: SweepSpec, root: Path, data: PreparedData, gpus: float | None) -> dict[str, str]:
+def prepare_clusterings(spec: SweepSpec, root: Path, shared: SharedData, gpus: float | None) -> dict[str, str]:
     """Return {sampler key: clustering folder} for every cluster sampler of the grid (empty without any)."""
     needs = spec.clusterings()
     if not needs:
         return {}
+    data = shared.for_model(spec.model.name, spec.model.tokenizer)
     if spec.clustering.labels_path:
         load_clusters(spec.clustering.labels_path, len(data.train), data.train_fingerprint)
         return dict.fromkeys(needs, spec.clustering.labels_path)
@@ -96,7 +106,8 @@ def prepare_clusterings(spec: SweepSpec, root: Path, data: PreparedData, gpus: f
         folder = root / "clusters" / clustering_key(params)
         if not (folder / "meta.json").is_file():
             if embeddings is None:
-                embeddings = load_embeddings(prepare_embeddings(spec, root, data, gpus), data.train_fingerprint)
+                embeddings = load_embeddings(prepare_embeddings(spec, root, shared, data.train_fingerprint, gpus),
+                                             data.train_fingerprint)
             result = fit_clusters(embeddings, params, spec.clustering.backend, seed=spec.grid.seeds[0],
                                   fingerprint=data.train_fingerprint)
             save_clusters(result, folder)
@@ -105,18 +116,57 @@ def prepare_clusterings(spec: SweepSpec, root: Path, data: PreparedData, gpus: f
     return folders
 
 
+def tokenizer_key(model_name: str, tokenizer_name: str | None = None) -> str:
+    """Return the folder name of the data tokenized for a model, e.g. 'albert-base-v2-3f2a1c'."""
+    name = tokenizer_name or model_name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(name).name)[-40:]}-{digest}"
+
+
+class SharedData:
+    """The sweep's data, loaded once and tokenized once per distinct tokenizer, under root/data/<key>."""
+
+    def __init__(self, spec: SweepSpec, root: Path):
+        self.spec, self.root, self.raw = spec, root / "data", None
+        self.folders: dict[str, str] = {}  # tokenizer key -> folder of its data.json
+        self.prepared: dict[str, PreparedData] = {}
+
+    def for_model(self, model_name: str, tokenizer_name: str | None = None) -> PreparedData:
+        """Return the data tokenized with this model's tokenizer (tokenizing on first use)."""
+        key = tokenizer_key(model_name, tokenizer_name)
+        if key not in self.prepared:
+            if self.raw is None:
+                self.raw = load_data(self.spec.data, self.spec.eval_sets)
+            tokenizer = load_tokenizer(model_name, tokenizer_name)
+            self.prepared[key] = prepare_data(self.spec, self.root / key, tokenizer, self.raw,
+                                              tokenized_root=self.root / "tokenized")
+            self.folders[key] = str(self.root / key)
+        return self.prepared[key]
+
+
 def prepare_shared(spec: SweepSpec, run_dir: Path, gpus: float | None) -> dict[str, Any]:
     """Prepare what trials share into run_dir/prepared; returns the trials' `prepared` dict.
 
-    `gpus` is the GPU share this step holds (None outside Ray: a GPU when one is visible). The GPU memory it
-    used is handed back before trials start.
+    The data is tokenized once for each distinct tokenizer the grid's models use (and the embedding
+    model's). `gpus` is the GPU share this step holds (None outside Ray: a GPU when one is visible). The GPU
+    memory it used is handed back before trials start.
     """
     root = Path(run_dir) / "prepared"
-    tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
-    data = prepare_data(spec, root / "data", tokenizer)
-    log.info("prepared data: %d training examples, eval sets %s", len(data.train), ", ".join(data.eval_sets))
+    shared = SharedData(spec, root)
+    models = {(s.model.name, s.model.tokenizer) for s in map(spec.for_point, spec.grid_points())}
+    for name, tokenizer_name in sorted(models, key=str):
+        data = shared.for_model(name, tokenizer_name)
+    log.info("prepared data: %d training examples, eval sets %s, %d tokenizer(s)", len(data.train),
+             ", ".join(data.eval_sets), len(shared.folders))
     try:
-        clusters = prepare_clusterings(spec, root, data, gpus)
+        clusters = prepare_clusterings(spec, root, shared, gpus)
     finally:
         release_gpu_memory()
-    return {"data": str(root / "data"), "clusters_by_sampler": clusters}
+    return {"data_by_tokenizer": shared.folders, "clusters_by_sampler": clusters}
+
+
+def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint) -> dict[str, str | None]:
+    """Return what one trial reads of the shared preparation: its model's data, its sampler's clustering."""
+    trial = spec.for_point(point)
+    return {"data": prepared["data_by_tokenizer"][tokenizer_key(trial.model.name, trial.model.tokenizer)],
+            "clusters": prepared["clusters_by_sampler"].get(sampler_key(point.sampler))}

@@ -27,6 +27,16 @@ class ModelSpec(_Strict):
     name: str = "tiny-albert"  # hub id, local checkpoint dir, or tiny-albert (built offline)
     tokenizer: str | None = None  # tokenizer id/path when it differs from `name`
     freeze_base: bool = False  # train only the classification head
+    # what output ids 0, 1, 2 of a checkpoint's 3-way head mean, when its config names them LABEL_0..2
+    # (e.g. [contradiction, entailment, neutral], transformers 2.x's GLUE MNLI order); None: the config's names
+    label_order: list[Literal["entailment", "neutral", "contradiction"]] | None = None
+
+    @field_validator("label_order")
+    @classmethod
+    def _three_distinct(cls, value):
+        if value is not None and sorted(value) != ["contradiction", "entailment", "neutral"]:
+            raise ValueError("label_order names each of entailment, neutral, contradiction once")
+        return value
 
 
 class SyntheticSpec(_Strict):
@@ -80,7 +90,7 @@ class TrainSpec(_Strict):
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on CUDA, fp32 on CPU
-    group_by_length: bool = True  # length-grouped batches with dynamic padding
+    group_by_length: bool = True  # batches of similar-length pairs (dynamic padding), in random batch order
     save_model: bool = False  # keep the fine-tuned weights in the trial's output
 
 
@@ -94,6 +104,9 @@ class ClusteringSpec(_Strict):
     # moves each vector by ~1% of its length, ~0.24 at [CLS] norms near 28: more than DBSCAN's eps 0.2)
     embedding_precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
+
+
+EXTRA_AXIS_SECTIONS = ("model.", "train.")  # what a trial may vary; everything else is prepared once per sweep
 
 
 def _fraction(value: float) -> float:
@@ -125,6 +138,15 @@ class GridSpec(_Strict):
                 sampler_from_entry(entry)
             except SpecError as exc:
                 raise ValueError(str(exc)) from None
+        return values
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_axes(cls, values):
+        for field in values:
+            if not field.startswith(EXTRA_AXIS_SECTIONS):
+                raise ValueError(f"{field!r}: extra axes vary model.* and train.* fields; an axis over data, "
+                                 "clustering or resources would need its own preparation: run one sweep per value")
         return values
 
     @model_validator(mode="after")

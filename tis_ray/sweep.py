@@ -17,7 +17,6 @@ from typing import Any
 from tis_ray.clustering import clustering_key
 from tis_ray.errors import TisRayError
 from tis_ray.io import new_output_dir, read_json, write_json, write_text
-from tis_ray.samplers import sampler_key
 from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec
 
 log = logging.getLogger(__name__)
@@ -36,13 +35,14 @@ def tune_trial(config: dict) -> None:
     """The Ray Tune trainable: one grid point, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
     from ray import tune
 
+    from tis_ray.preparation import trial_inputs
+    from tis_ray.spec import build_spec
     from tis_ray.trial import run_trial  # torch + transformers: not needed by --dry-run or a cluster driver
 
     point = GridPoint.model_validate(config["point"])
-    prepared = {"data": config["prepared"]["data"],
-                "clusters": config["prepared"]["clusters_by_sampler"].get(sampler_key(point.sampler))}
+    inputs = trial_inputs(config["prepared"], build_spec(config["spec"], source="trial config"), point)
     out = Path(config["run_dir"]) / tune.get_context().get_trial_id()
-    run_trial({**config, "prepared": prepared}, out, report=tune.report)
+    run_trial({**config, "prepared": inputs}, out, report=tune.report)
 
 
 def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:

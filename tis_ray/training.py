@@ -20,7 +20,7 @@ import transformers
 from datasets import Dataset
 from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from tis_ray.batching import PairCollator
+from tis_ray.batching import LengthBucketSampler, PairCollator
 from tis_ray.device import Placement
 from tis_ray.models import freeze_base, load_model, model_label_ids
 from tis_ray.spec import SweepSpec
@@ -41,7 +41,7 @@ class FitResult:
 
 def build_model(spec: SweepSpec, seed: int, vocab_size: int) -> PreTrainedModel:
     """Return the spec's classifier, initialised from `seed`, with its encoder frozen when the spec says so."""
-    model = load_model(spec.model.name, seed=seed, vocab_size=vocab_size)
+    model = load_model(spec.model.name, seed=seed, vocab_size=vocab_size, label_order=spec.model.label_order)
     if spec.model.freeze_base:
         freeze_base(model)
     return model
@@ -71,8 +71,8 @@ def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: 
         use_cpu=not placement.on_gpu,
         seed=seed,
         data_seed=seed,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
-        remove_unused_columns=False,  # keeps `length` for the length-grouped sampler
+        train_sampling_strategy="random",  # group_by_length: LengthBucketSampler, see BucketTrainer
+        remove_unused_columns=False,  # keeps `length` for the length-bucketed sampler
         eval_strategy="no",  # callers evaluate through callbacks (the trial's EpochEvaluator)
         save_strategy="no",
         logging_strategy="no",
@@ -80,6 +80,20 @@ def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: 
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+
+
+class BucketTrainer(Trainer):
+    """The HF Trainer with length-bucketed batches in random order when the spec groups by length."""
+
+    def __init__(self, *args, group_by_length: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group_by_length = group_by_length
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if not self.group_by_length:
+            return super()._get_train_sampler(train_dataset)
+        return LengthBucketSampler(dataset["length"], self.args.train_batch_size, seed=self.args.seed)
 
 
 def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement: Placement,
@@ -95,9 +109,9 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
         return FitResult(model.to(placement.device), placement, 0.0, len(train_set), 0)
     train_set = labels_in_model_order(train_set, model)
     with tempfile.TemporaryDirectory(prefix="tis_ray_hf_") as scratch:
-        trainer = Trainer(model=model, args=training_arguments(spec, Path(scratch), seed, placement),
-                          train_dataset=train_set, data_collator=PairCollator(tokenizer.pad_token_id),
-                          callbacks=list(callbacks))
+        trainer = BucketTrainer(model=model, args=training_arguments(spec, Path(scratch), seed, placement),
+                                train_dataset=train_set, data_collator=PairCollator(tokenizer.pad_token_id),
+                                callbacks=list(callbacks), group_by_length=spec.train.group_by_length)
         trainer.remove_callback(PrinterCallback)  # its end-of-training dict duplicates the callers' metrics
         start = time.perf_counter()
         trainer.train()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, load_from_disk
 
-from tis_ray.data.loaders import load_data
+from tis_ray.data.loaders import NLIData, load_data
 from tis_ray.data.schema import HANS_COLUMNS
 from tis_ray.data.tokenize import fingerprint_dataset, tokenize_cached
 from tis_ray.io import read_json, write_json, write_via
@@ -39,12 +39,17 @@ class PreparedData:
         return np.asarray(self.train["label"], dtype=np.int64)
 
 
-def prepare_data(spec: SweepSpec, root: str | Path, tokenizer) -> PreparedData:
-    """Return the spec's data tokenized into `root` (reused when already there), writing root/data.json."""
+def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | None = None,
+                 tokenized_root: str | Path | None = None) -> PreparedData:
+    """Return the spec's data tokenized with `tokenizer` (reused when already there), writing root/data.json.
+
+    `raw` is the loaded data when the caller has it already; tokenized splits go to `tokenized_root`
+    (default root/tokenized), keyed by dataset and tokenizer, so several tokenizers can share one cache.
+    """
     root = Path(root)
-    data = load_data(spec.data, spec.eval_sets)
+    data = raw or load_data(spec.data, spec.eval_sets)
     fingerprint = fingerprint_dataset(data.train)
-    tokenized = root / "tokenized"
+    tokenized = Path(tokenized_root or root / "tokenized")
     max_len = spec.data.max_seq_length
     train = tokenize_cached(data.train, tokenizer, max_len, tokenized, fingerprint)
     evals = {name: tokenize_cached(ds, tokenizer, max_len, tokenized) for name, ds in data.eval_sets.items()}

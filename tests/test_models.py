@@ -1,0 +1,60 @@
+"""Label order can never be silently wrong: named orders are kept, generic LABEL_i heads need model.label_order."""
+
+import numpy as np
+import pytest
+import yaml
+from conftest import small_spec_dict
+from datasets import Dataset
+from transformers import AlbertConfig, AlbertForSequenceClassification
+
+from tis_ray.cli import main
+from tis_ray.errors import TisRayError
+from tis_ray.evaluation import hans_prediction_labels
+from tis_ray.models import TINY_ALBERT_CONFIG, load_model, model_label_ids, tiny_albert_tokenizer
+from tis_ray.training import labels_in_model_order
+
+ORIGINAL_GLUE_ORDER = ["contradiction", "entailment", "neutral"]  # transformers 2.x's MNLI processor
+
+
+def checkpoint(folder, id2label):
+    tokenizer = tiny_albert_tokenizer()
+    config = AlbertConfig(vocab_size=len(tokenizer), num_labels=3, id2label=dict(enumerate(id2label)),
+                          label2id={n: i for i, n in enumerate(id2label)}, **TINY_ALBERT_CONFIG)
+    AlbertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_a_named_order_is_kept(tmp_path):
+    model = load_model(checkpoint(tmp_path / "named", ORIGINAL_GLUE_ORDER))
+    assert model_label_ids(model) == [1, 2, 0]  # entailment, neutral, contradiction -> the model's ids
+    with pytest.raises(TisRayError, match="contradicts .* own id2label"):
+        load_model(str(tmp_path / "named"), label_order=["entailment", "neutral", "contradiction"])
+
+
+def test_a_generic_order_is_refused(tmp_path):
+    with pytest.raises(TisRayError, match=r"labels are named label_0, label_1, label_2: .* model\.label_order"):
+        load_model(checkpoint(tmp_path / "generic", ["LABEL_0", "LABEL_1", "LABEL_2"]))
+
+
+def test_a_generic_order_with_label_order_drives_training_labels_and_hans(tmp_path):
+    path = checkpoint(tmp_path / "generic", ["LABEL_0", "LABEL_1", "LABEL_2"])
+    model = load_model(path, label_order=ORIGINAL_GLUE_ORDER)
+    assert model.config.id2label == dict(enumerate(ORIGINAL_GLUE_ORDER))
+    train = Dataset.from_dict({"label": [0, 1, 2, 0]})  # dataset ids: entailment, neutral, contradiction
+    assert labels_in_model_order(train, model)["label"] == [1, 2, 0, 1]
+    assert hans_prediction_labels(np.array([1, 0, 2]), model.config.id2label) == [
+        "entailment", "non-entailment", "non-entailment"]
+
+
+@pytest.mark.slow
+def test_train_with_a_generic_checkpoint_needs_label_order(tmp_path, capsys):
+    path = checkpoint(tmp_path / "generic", ["LABEL_0", "LABEL_1", "LABEL_2"])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec_dict(model={"name": path}, train={"epochs": 1})))
+    assert main(["train", str(spec), "--n-examples", "64", "--out", str(tmp_path / "a")]) == 2
+    assert "model.label_order" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main(["train", str(spec), "--n-examples", "64", "--out", str(tmp_path / "b"),
+                 "--set", "model.label_order=[contradiction, entailment, neutral]"]) == 0
+    lines = (tmp_path / "b" / "hans_predictions.txt").read_text().splitlines()
+    assert lines[0] == "pairID,gold_label" and len(lines) == 181

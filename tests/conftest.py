@@ -1,17 +1,33 @@
-"""Shared fixtures: every test gets its own tis_ray cache; specs are small versions of the demo."""
+"""Shared fixtures: every test module and every test gets its own tis_ray cache, offline; specs are small
+versions of the demo."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tis_ray.spec import build_spec
+# Hugging Face libraries read these when imported, so they are set before any test module imports them:
+# no test may reach the network.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+os.environ.update(OFFLINE)
+
+from tis_ray.spec import build_spec  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_cache(tmp_path_factory):
+    """The module's own cache, also for module-scoped fixtures (which run before function-scoped ones)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIS_RAY_CACHE", str(tmp_path_factory.mktemp("module_cache")))
+        for key, value in OFFLINE.items():
+            patch.setenv(key, value)
+        yield
 
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TIS_RAY_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
 
 
 def small_spec_dict(**overrides) -> dict:

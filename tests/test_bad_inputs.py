@@ -81,12 +81,19 @@ CASES = {
                         "--embeddings", embeddings_dir(t, "0123456789abcdef")),
         r"embeddings belong to dataset 0123456789abcdef, not to this training set"),
     "missing model path": (lambda t: ["sweep", spec_file(t), "--set", "model.name=./no/such/checkpoint"],
-                           r"model\.name: no such checkpoint or folder: \./no/such/checkpoint"),
+                           r"model\.name: no such checkpoint or folder: /\S+/no/such/checkpoint"),
     "missing data file": (lambda t: ["sweep", spec_file(t, data={"source": "files", "train_file": "nope.tsv",
                                                                   "matched_file": "nope.tsv"})],
-                          r"data\.train_file: no such file or folder: nope\.tsv"),
+                          r"data\.train_file: no such file or folder: /\S+/nope\.tsv"),
     "unreachable Ray address": (lambda t: ["sweep", spec_file(t), "--address", "127.0.0.1:9"],
                                 r"cannot reach a Ray cluster at 127\.0\.0\.1:9"),
+    "DBSCAN leaving >= 95% noise": (
+        lambda t: train(t, spec_file(t, clustering={"embedding_epochs": 1}), "--sampler", "dbscan",
+                        "--data-pct", "0.5", "--sampler-param", "eps=1.0e-9"),
+        r"DBSCAN \(eps=1e-09, min_samples=50\) leaves 100\.0% of 1200 points as noise, so no trial was started: "
+        r"the k-distance knee suggests eps ~ "),
+    "extra axis over data": (lambda t: ["sweep", spec_file(t, grid={"extra": {"data.max_seq_length": [64, 128]}})],
+                             r"grid\.extra: 'data\.max_seq_length': extra axes vary model\.\* and train\.\* fields"),
     "two exclusive modes": (lambda t: ["sweep", spec_file(t, grid={"data_pct": [0.1], "samplers": [
         {"type": "kmeans", "mode": "num_clusters", "clusters_to_take": 2}]})],
         r"mode num_clusters picks its own subset size and excludes grid\.data_pct"),

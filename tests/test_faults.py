@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
 import yaml
@@ -79,15 +80,14 @@ def worker_pids(trial_dir):
 
 
 def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
+    # indices past the end of the training set: that trial must fail loudly, the sweep must go on
+    np.save(tmp_path / "bad.npy", np.arange(1, 2401), allow_pickle=False)
     # 2,400 pairs x 6 epochs: long enough (~10 s) that the worker is still training when it is killed
     raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 6},
                           data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
-                          clustering={"embedding_epochs": 1},
                           resources={"cpu": 1, "max_failures": 1},
-                          grid={"seeds": [1], "data_pct": [1.0], "samplers": [
-                              {"type": "random"},
-                              # eps far below any distance: every point is noise, the trial must fail loudly
-                              {"type": "dbscan", "eps": 1.0e-9, "min_samples": 5, "noise": "include"}]})
+                          grid={"seeds": [1], "n_examples": [2400], "samplers": [
+                              {"type": "random"}, {"type": "indices", "path": str(tmp_path / "bad.npy")}]})
     run_dir = tmp_path / "runs" / "faults"
     proc = start_sweep(tmp_path, raw)
     try:
@@ -107,9 +107,9 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     assert (trial / "error.txt").is_file()  # ... and Tune recorded the first one's death
     per_epoch = export_table(run_dir, per_epoch=True)
     assert per_epoch[per_epoch["sampler"] == "random"]["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
-    assert table.loc["dbscan", "status"] == "failed"
-    assert "found 0 cluster(s)" in table.loc["dbscan", "error"]
-    assert "failed" in out and "found 0 cluster(s)" in out
+    assert table.loc["indices", "status"] == "failed"
+    assert "indices must be in [0, 2400)" in table.loc["indices", "error"]
+    assert "failed" in out and "indices must be in [0, 2400)" in out
     assert not list(run_dir.rglob(".*.tmp"))  # files are renamed into place whole, even around the kill
     assert json.loads((trial / "metrics.json").read_text())["final"]["epoch"] == 6
 

@@ -47,13 +47,41 @@ def test_mean_std_and_seed_counts_by_hand(table):
 
 
 def test_paired_difference_to_random_by_hand(table):
+    from scipy import stats
+
     done = final_rows(table)
     paired = paired_vs_random(done[done["status"] == "completed"]).set_index("budget")
-    at10 = paired.loc[10.0]
+    at10 = paired.loc[10.0]  # diffs 3, 4, 5 points: mean 4, std 1, t = 4 / (1 / sqrt 3)
     assert (at10["n"], at10["mean"], at10["std"]) == (3, pytest.approx(4.0), pytest.approx(1.0))
-    assert at10["verdict"] == "above random"  # 4 > 2 * 1 / sqrt(3)
-    at50 = paired.loc[50.0]  # diffs: -1 and +2 points
-    assert (at50["n"], at50["mean"]) == (2, pytest.approx(0.5)) and at50["verdict"] == "within seed noise"
+    assert at10["t"] == pytest.approx(4 * np.sqrt(3))
+    p10 = 2 * stats.t.sf(4 * np.sqrt(3), df=2)  # 0.0202
+    assert at10["p"] == pytest.approx(p10)
+    half = stats.t.ppf(0.975, 2) / np.sqrt(3)  # 4.303 / sqrt 3 = 2.484
+    assert (at10["ci_low"], at10["ci_high"]) == (pytest.approx(4 - half), pytest.approx(4 + half))
+    at50 = paired.loc[50.0]  # diffs -1 and +2 points: mean 0.5, std 2.1213, t = 0.5 / 1.5 = 0.3333
+    p50 = 2 * stats.t.sf(1 / 3, df=1)  # 0.795
+    assert (at50["n"], at50["mean"], at50["p"]) == (2, pytest.approx(0.5), pytest.approx(p50))
+    # Holm over the 2 budgets: the smaller p doubled (0.0404), the larger kept but never below it
+    assert at10["p_holm"] == pytest.approx(2 * p10) and at50["p_holm"] == pytest.approx(p50)
+    assert at10["verdict"] == "above random" and at50["verdict"] == "not distinguishable"
+
+
+def test_holm_by_hand():
+    from tis_ray.report import holm
+
+    # sorted 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04); NaN is not a test
+    np.testing.assert_allclose(holm([0.04, 0.01, np.nan, 0.02]), [0.04, 0.03, np.nan, 0.04])
+    np.testing.assert_allclose(holm([0.6, 0.3]), [0.6, 0.6])
+
+
+def test_budget_free_settings_appear_in_every_table(tmp_path):
+    rows = [{**row(f"c{seed}", "kmeans(clusters_to_take=2, mode=num_clusters)", seed, None, acc), "n_train": n}
+            for seed, acc, n in ((1, 0.7, 410), (2, 0.72, 388))]
+    source = tmp_path / "results.parquet"
+    pd.DataFrame(rows).to_parquet(source)
+    text = build_report(source, tmp_path / "report").read_text()
+    assert "| kmeans(clusters_to_take=2, mode=num_clusters) | own size | 71.00 ± 1.41 |" in text
+    assert "| 388–410 " in text  # n_train per seed differs: the table says so
 
 
 def test_report_files_figures_and_partial_sweep(table, tmp_path):

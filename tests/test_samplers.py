@@ -103,3 +103,26 @@ def test_budget_outside_pool_and_missing_clusters():
         get_sampler("random").select(POOL, 11, seed=0)
     with pytest.raises(SamplingError, match="needs cluster labels"):
         get_sampler("kmeans").select(SamplingPool(labels=np.zeros(5, dtype=int)), 2, seed=0)
+
+
+def test_random_subsets_nest_across_budgets_only_when_asked():
+    pool = SamplingPool(labels=np.zeros(1000, dtype=np.int64))
+    nested = get_sampler("random", nested=True)
+    small, large = nested.select(pool, 100, seed=3), nested.select(pool, 300, seed=3)
+    assert set(small) <= set(large)
+    assert set(small) == set(np.random.default_rng(3).permutation(1000)[:100])  # a prefix of one permutation
+    plain = get_sampler("random")
+    assert not set(plain.select(pool, 100, seed=3)) <= set(plain.select(pool, 300, seed=3))
+
+
+def test_a_sampler_that_selects_nothing_is_an_error():
+    from tis_ray.samplers import Sampler
+
+    class Empty(Sampler):
+        name = "empty"
+
+        def _select(self, pool, budget, rng):
+            return np.empty(0, dtype=np.int64)
+
+    with pytest.raises(SamplingError, match="sampler 'empty' selected no training examples"):
+        Empty().select(SamplingPool(labels=np.zeros(10, dtype=np.int64)), 5, seed=0)

@@ -1,6 +1,8 @@
 """Sweeps under local Ray: shared preparation, export, resume, and bad input stopped before any trial."""
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,11 +35,11 @@ def finished_sweep(tmp_path_factory):
         assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0
     finally:
         ray.shutdown()
-    return spec, tmp / "runs" / "s"
+    return spec, tmp / "runs" / "s", Path(os.environ["TIS_RAY_CACHE"])  # the module's cache
 
 
 def test_every_trial_completed_once_with_its_metrics(finished_sweep):
-    _, run_dir = finished_sweep
+    _, run_dir, _ = finished_sweep
     table = pd.read_parquet(run_dir / "results.parquet")
     assert len(table) == 6 and set(table["status"]) == {"completed"}
     assert sorted(table["setting"].unique()) == ["kmeans(mode=proportional, n_clusters=4)",
@@ -50,10 +52,12 @@ def test_every_trial_completed_once_with_its_metrics(finished_sweep):
 
 
 def test_shared_preparation_happens_once(finished_sweep):
-    _, run_dir = finished_sweep
+    _, run_dir, cache = finished_sweep
     prepared = run_dir / "prepared"
-    # train, matched, mismatched, HANS: tokenized once each, by the driver's preparation task
+    # train, matched, mismatched, HANS: tokenized once each (one tokenizer), by the driver's preparation
     assert len(list((prepared / "data" / "tokenized").iterdir())) == 4
+    # trials read what the preparation wrote: nothing was tokenized or cached outside the run directory
+    assert not cache.exists() or not any(cache.rglob("*"))
     # two kmeans samplers with the same n_clusters share one clustering
     clusterings = list((prepared / "clusters").iterdir())
     assert len(clusterings) == 1 and clusterings[0].name.startswith("kmeans-n_clusters4-")
@@ -69,7 +73,7 @@ def test_shared_preparation_happens_once(finished_sweep):
 def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
     import ray
 
-    spec, run_dir = finished_sweep
+    spec, run_dir, _ = finished_sweep
     before = {p: p.read_text() for p in run_dir.glob("*/result.json")}
     try:
         assert main(["sweep", str(spec), "--resume", "--num-cpus", "2"]) == 0
@@ -79,7 +83,7 @@ def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
 
 
 def test_rerun_without_resume_is_refused(finished_sweep, capsys):
-    spec, run_dir = finished_sweep
+    spec, run_dir, _ = finished_sweep
     assert main(["sweep", str(spec)]) == 2
     assert "exists: pass --resume" in capsys.readouterr().err
 

@@ -68,6 +68,41 @@ def test_same_seed_reproduces_metrics_and_subset_with_length_buckets(tmp_path, p
     assert a["mnli_m/acc"] == b["mnli_m/acc"] and a["hans/acc"] == b["hans/acc"]
 
 
+def test_freeze_base_leaves_the_encoder_bit_identical(prepared_root):
+    import torch
+
+    from tis_ray.data.prepare import open_prepared
+    from tis_ray.device import Placement
+    from tis_ray.models import tiny_albert_tokenizer
+    from tis_ray.spec import build_spec
+    from tis_ray.training import build_model, fit
+
+    spec = build_spec(small_spec_dict(model={"freeze_base": True}, train={"epochs": 1}))
+    data = open_prepared(config(prepared_root)["prepared"]["data"])
+    tokenizer = tiny_albert_tokenizer()
+    initial = build_model(spec, 42, len(tokenizer)).state_dict()
+    trained = fit(spec, data.train.select(range(256)), seed=42, tokenizer=tokenizer,
+                  placement=Placement("cpu", "fp32")).model.state_dict()
+    encoder = [k for k in initial if not k.startswith("classifier.")]
+    assert len(encoder) > 20 and all(torch.equal(initial[k], trained[k]) for k in encoder)
+    assert not torch.equal(initial["classifier.weight"], trained["classifier.weight"])  # the head did train
+
+
+def test_a_trial_prepares_nothing_itself(tmp_path, prepared_root, monkeypatch):
+    import tis_ray.data.prepare
+    import tis_ray.data.tokenize
+
+    cfg = config(prepared_root, n_examples=64)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a trial tokenized or loaded raw data itself")
+
+    for module, name in ((tis_ray.data.tokenize, "tokenize"), (tis_ray.data.prepare, "prepare_data"),
+                         (tis_ray.data.prepare, "load_data")):
+        monkeypatch.setattr(module, name, refuse)
+    assert run_trial(cfg, tmp_path)["n_train"] == 64
+
+
 def test_freeze_base_trains_only_the_head(tmp_path, prepared_root):
     raw = small_spec_dict(model={"freeze_base": True}, train={"epochs": 1})
     final = run_trial(config(prepared_root, raw, n_examples=64), tmp_path)

@@ -96,7 +96,7 @@ def cmd_embed(args) -> int:
 
 def cmd_cluster(args) -> int:
     """Cluster saved embeddings and save labels (+ centers, distances)."""
-    from tis_ray.clustering import fit_clusters, save_clusters
+    from tis_ray.clustering import dbscan_k_distance, describe_summary, fit_clusters, save_clusters
     from tis_ray.embeddings import load_embeddings
     from tis_ray.io import read_json
     from tis_ray.samplers import sampler_from_entry
@@ -106,14 +106,24 @@ def cmd_cluster(args) -> int:
     # the sampler classes own the defaults and the validation of clustering parameters
     params = sampler_from_entry({"type": args.algorithm, **{k: v for k, v in given.items() if v is not None}}
                                 ).clustering_params()
+    if args.normalize != "none":
+        params["normalize"] = args.normalize
+    if args.k_distance and args.algorithm != "dbscan":
+        raise TisRayError("--k-distance is for choosing DBSCAN's eps: use it with --algorithm dbscan")
+    embeddings = load_embeddings(args.embeddings)
+    out = Path(args.cluster_output_path)
+    if args.k_distance:
+        found = dbscan_k_distance(embeddings, params, out)
+        print(f"k-distance knee: eps ~ {found['knee_eps']:.3g} (eps {params['eps']:g} makes "
+              f"{found['core_fraction']:.0%} of points core points) -> {out / 'k_distance.png'}")
+        return 0
     if args.algorithm == "kmeans":
         params["method"] = args.method
-    embeddings = load_embeddings(args.embeddings)
     fingerprint = read_json(Path(args.embeddings) / "manifest.json").get("fingerprint")
     result = fit_clusters(embeddings, params, args.backend, seed=args.seed, fingerprint=fingerprint)
-    save_clusters(result, args.cluster_output_path)
-    print(f"{args.algorithm}: {result.n_clusters} clusters, {int((result.labels_ < 0).sum())} noise, "
-          f"{result.seconds:.1f} s on {result.backend} -> {args.cluster_output_path}")
+    save_clusters(result, out)
+    print(f"{args.algorithm}: {describe_summary(result.summary())}, {result.seconds:.1f} s on {result.backend} "
+          f"-> {out}")
     return 0
 
 
@@ -226,7 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU KMeans: minibatch + 2 Lloyd passes (default), full Lloyd, or minibatch only")
     p.add_argument("--eps", type=float, help="DBSCAN neighbourhood radius (default: the dbscan sampler's, 0.2)")
     p.add_argument("--min-samples", type=int, help="DBSCAN core point neighbours (default 50)")
-    p.add_argument("--metric", help="DBSCAN distance metric (default euclidean)")
+    p.add_argument("--metric", help="DBSCAN distance metric: euclidean (default) or cosine")
+    p.add_argument("--normalize", default="none", choices=["none", "l2"], help="l2: unit-length rows first")
+    p.add_argument("--k-distance", action="store_true",
+                   help="DBSCAN: write the k-distance plot and print the knee's eps instead of clustering")
     p.add_argument("--backend", default="auto", choices=["auto", "cuml", "sklearn"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cluster-output-path", required=True, help="output folder")

@@ -18,6 +18,7 @@ import numpy as np
 
 from tis_ray.errors import TisRayError
 from tis_ray.io import load_npy, read_json, save_npy, write_json
+from tis_ray.kdistance import k_distance_figure, k_distances, knee
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,34 @@ class ClusterResult:
     @property
     def n_clusters(self) -> int:
         return len(np.unique(self.labels_[self.labels_ >= 0]))
+
+    def summary(self) -> dict[str, Any]:
+        """Return clusters, noise points and fraction, and the cluster size distribution."""
+        return cluster_summary(self.labels_)
+
+
+SIZE_BINS = ((1, 1), (2, 9), (10, 99), (100, 999), (1000, 9999), (10_000, None))
+NOISE_STOP_FRACTION = 0.95  # a DBSCAN clustering with this much noise stops the sweep before any trial
+
+
+def cluster_summary(labels: np.ndarray) -> dict[str, Any]:
+    """Return {'n_clusters', 'n_noise', 'noise_fraction', 'largest', 'median_size', 'size_histogram'}."""
+    labels = np.asarray(labels)
+    sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, dtype=np.int64)
+    sizes = sizes[sizes > 0]
+    histogram = {f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}":
+                 int(((sizes >= lo) & (sizes <= (hi or sizes.max(initial=0)))).sum()) for lo, hi in SIZE_BINS}
+    n_noise = int((labels < 0).sum())
+    return {"n_clusters": len(sizes), "n_noise": n_noise, "noise_fraction": n_noise / max(len(labels), 1),
+            "largest": int(sizes.max(initial=0)), "median_size": float(np.median(sizes)) if len(sizes) else 0.0,
+            "size_histogram": {k: v for k, v in histogram.items() if v}}
+
+
+def describe_summary(summary: dict[str, Any]) -> str:
+    """Return a summary as one line: '12 clusters (largest 310, median 41), 8.0% noise'."""
+    noise = summary.get("noise_fraction", summary.get("n_noise", 0) / max(summary.get("n_rows", 1), 1))
+    return (f"{summary['n_clusters']} clusters (largest {summary.get('largest', '?')}, median "
+            f"{summary.get('median_size', '?')}), {noise:.1%} noise")
 
 
 def cuml_available() -> bool:
@@ -148,19 +177,51 @@ def _free_cupy_pools() -> None:
     cp.get_default_pinned_memory_pool().free_all_blocks()
 
 
+def rows_to_cluster(embeddings: np.ndarray, normalize: str = "none") -> np.ndarray:
+    """Return the embeddings as contiguous float32 rows, scaled to unit length for normalize 'l2'."""
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if normalize == "l2":  # cosine geometry: Euclidean distance on unit vectors = sqrt(2 - 2 cos)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x
+
+
+def dbscan_k_distance(embeddings: np.ndarray, params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Write out_dir/k_distance.png for a DBSCAN clustering; returns {'knee_eps', 'core_fraction'} at its eps."""
+    x = rows_to_cluster(embeddings, params.get("normalize", "none"))
+    distances = k_distances(x, params["min_samples"], params.get("metric", "euclidean"))
+    k_distance_figure(distances, params["min_samples"], params["eps"], Path(out_dir) / "k_distance.png")
+    suggested = knee(distances)
+    log.info("DBSCAN k-distance (min_samples %d): knee at eps ~ %.3g; eps %g makes %.0f%% of points core points",
+             params["min_samples"], suggested, params["eps"], 100 * float(np.mean(distances <= params["eps"])))
+    return {"knee_eps": suggested, "core_fraction": float(np.mean(distances <= params["eps"]))}
+
+
+def check_noise(meta: dict[str, Any], folder: str | Path) -> None:
+    """Raise TisRayError when a fitted DBSCAN clustering left >= 95% of the points as noise, naming the knee eps."""
+    if meta.get("algorithm") != "dbscan" or meta.get("noise_fraction", 0.0) < NOISE_STOP_FRACTION:
+        return
+    p = meta["params"]
+    hint = (f"the k-distance knee suggests eps ~ {meta['knee_eps']:.3g} ({Path(folder) / 'k_distance.png'})"
+            if "knee_eps" in meta else "plot the k-distance curve with tis-ray cluster --k-distance")
+    raise TisRayError(f"DBSCAN (eps={p['eps']}, min_samples={p['min_samples']}) leaves {meta['noise_fraction']:.1%} "
+                      f"of {meta['n_rows']} points as noise, so no trial was started: {hint}; set eps near it, or "
+                      "clustering.normalize: l2 for cosine geometry")
+
+
 def fit_clusters(embeddings: np.ndarray, params: dict[str, Any], backend: str = "auto", seed: int = 0,
                  fingerprint: str | None = None) -> ClusterResult:
     """Return the clustering of `embeddings` for params {'algorithm': kmeans|dbscan, ...} on the chosen backend.
 
     kmeans params: n_clusters, method (sklearn only: refine (default), lloyd, minibatch).
-    dbscan params: eps, min_samples, metric.
+    dbscan params: eps, min_samples, metric. Both: normalize ('l2': unit-length rows first, cosine geometry).
     """
     params = dict(params)
     algorithm = params.get("algorithm")
+    normalize = params.get("normalize", "none")
     if algorithm not in ALGORITHMS:
         raise TisRayError(f"unknown clustering algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
     backend = resolve_backend(backend)
-    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    x = rows_to_cluster(embeddings, normalize)
     start = time.perf_counter()
     if backend == "cuml":
         labels, centers, distances, extra = _fit_cuml(x, algorithm, params, seed)
@@ -175,8 +236,8 @@ def fit_clusters(embeddings: np.ndarray, params: dict[str, Any], backend: str = 
     seconds = time.perf_counter() - start
     result = ClusterResult(np.asarray(labels, dtype=np.int64), centers, distances, algorithm, params, backend,
                            seconds, fingerprint, extra)
-    log.info("%s on %d x %d (%s): %d clusters, %d noise, %.1f s", algorithm, *x.shape, backend, result.n_clusters,
-             int((result.labels_ < 0).sum()), seconds)
+    log.info("%s on %d x %d (%s, %.1f s): %s", algorithm, *x.shape, backend, seconds,
+             describe_summary(result.summary()))
     return result
 
 
@@ -189,8 +250,8 @@ def save_clusters(result: ClusterResult, out_dir: str | Path) -> Path:
             save_npy(out / f"{name}.npy", value)
     write_json(out / "meta.json", {
         "algorithm": result.algorithm, "params": result.params, "backend": result.backend,
-        "seconds": result.seconds, "n_rows": len(result.labels_), "n_clusters": result.n_clusters,
-        "n_noise": int((result.labels_ < 0).sum()), "fingerprint": result.fingerprint, **result.extra})
+        "seconds": result.seconds, "n_rows": len(result.labels_), **result.summary(),
+        "fingerprint": result.fingerprint, **result.extra})
     return out
 
 

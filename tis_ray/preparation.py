@@ -18,12 +18,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tis_ray.clustering import clustering_key, fit_clusters, load_clusters, save_clusters
+from tis_ray.clustering import (
+    check_noise,
+    clustering_key,
+    dbscan_k_distance,
+    fit_clusters,
+    load_clusters,
+    save_clusters,
+)
 from tis_ray.data.loaders import load_data
 from tis_ray.data.prepare import PreparedData, prepare_data
 from tis_ray.device import placement, release_gpu_memory
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.errors import TisRayError
+from tis_ray.io import read_json
 from tis_ray.models import load_encoder_model, load_tokenizer
 from tis_ray.samplers import sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec
@@ -110,7 +118,10 @@ def prepare_clusterings(spec: SweepSpec, root: Path, shared: SharedData, gpus: f
                                              data.train_fingerprint)
             result = fit_clusters(embeddings, params, spec.clustering.backend, seed=spec.grid.seeds[0],
                                   fingerprint=data.train_fingerprint)
+            if params["algorithm"] == "dbscan":
+                result.extra.update(dbscan_k_distance(embeddings, params, folder))
             save_clusters(result, folder)
+        check_noise(read_json(folder / "meta.json"), folder)
         folders[key] = str(folder)
     log.info("clusterings: %d distinct for %d cluster samplers", len(set(folders.values())), len(needs))
     return folders

@@ -8,6 +8,7 @@ at the same budget and seed stands out from seed noise.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +21,7 @@ import pandas as pd  # noqa: E402
 from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
 from tis_ray.errors import SpecError, TisRayError  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
-from tis_ray.io import write_text, write_via  # noqa: E402
+from tis_ray.io import read_json, write_text, write_via  # noqa: E402
 from tis_ray.spec import load_run_spec  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def per_seed_tables(done: pd.DataFrame) -> dict[int, pd.DataFrame]:
     cols = metrics_present(done, MNLI + HANS)
     out = {}
     for seed, part in done.groupby("seed"):
-        t = part.set_index(GROUP)[[c for c, _ in cols]].sort_index()
+        t = part.set_index(GROUP)[[c for c, _ in cols] + (["n_train"] if "n_train" in part else [])].sort_index()
         out[int(seed)] = t.rename(columns=dict(cols))
     return out
 
@@ -73,38 +74,69 @@ def per_seed_tables(done: pd.DataFrame) -> dict[int, pd.DataFrame]:
 def mean_std_table(done: pd.DataFrame, n_seeds_expected: int) -> pd.DataFrame:
     """Return mean, std and n seeds per (setting, budget) for every metric (std NaN with one seed)."""
     cols = metrics_present(done, MNLI + HANS)
-    grouped = done.groupby(GROUP)
+    grouped = done.groupby(GROUP, dropna=False)  # budget-free settings (num_clusters) have no budget
     table = pd.concat({label: grouped[c].agg(["mean", "std"]) for c, label in cols}, axis=1)
+    if "n_train" in done:  # a budget-free sampler's subset size can change from seed to seed
+        table[("n_train", "min")] = grouped["n_train"].min()
+        table[("n_train", "max")] = grouped["n_train"].max()
     table[("seeds", "n")] = grouped["seed"].nunique()
     table[("seeds", "expected")] = n_seeds_expected
     return table.sort_index()
 
 
-def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc") -> pd.DataFrame:
-    """Return, per non-random setting and budget, the paired difference to random at the same budget and seed.
+def holm(p_values) -> np.ndarray:
+    """Return Holm-Bonferroni adjusted p-values (NaN stays NaN and does not count as a test)."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(len(p), np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
 
-    Columns: n (pairs), mean, std, min, max (in accuracy points x 100) and verdict: 'above random' or
-    'below random' when |mean| > 2 standard errors, 'within seed noise' otherwise, 'one seed' with n = 1.
+
+PAIRED_COLUMNS = ["setting", "budget", "n", "mean", "std", "ci_low", "ci_high", "t", "p", "p_holm", "verdict"]
+
+
+def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc", alpha: float = 0.05) -> pd.DataFrame:
+    """Return, per non-random setting and budget, its paired difference to random at the same budget and seed.
+
+    Differences are in accuracy points (x 100): n pairs, mean, std, the 95% confidence interval of the mean
+    difference, the paired t-test (scipy.stats.ttest_rel) and its p-value Holm-corrected across the budgets
+    of the setting. Verdict: 'above random' / 'below random' when the corrected p < alpha, 'not
+    distinguishable' otherwise, 'one seed' when there is a single pair (no test).
     """
+    from scipy import stats
+
     random = done[done["sampler"] == "random"].set_index(["overrides", "budget", "seed"])[metric]
     rows = []
     for (setting, budget), part in done[done["sampler"] != "random"].groupby(GROUP):
         keys = list(zip(part["overrides"], part["budget"], part["seed"], strict=True))
-        diffs = np.array([100 * (a - random[k]) for a, k in zip(part[metric], keys, strict=True)
-                          if k in random.index])
-        if len(diffs) == 0:
+        pairs = [(100 * a, 100 * random[k]) for a, k in zip(part[metric], keys, strict=True) if k in random.index]
+        if not pairs:
             continue
+        ours, theirs = map(np.array, zip(*pairs, strict=True))
+        diffs = ours - theirs
         n, mean = len(diffs), float(diffs.mean())
         std = float(diffs.std(ddof=1)) if n > 1 else float("nan")
-        if n == 1:
-            verdict = "one seed"
-        elif abs(mean) > 2 * std / np.sqrt(n):
-            verdict = "above random" if mean > 0 else "below random"
-        else:
-            verdict = "within seed noise"
-        rows.append({"setting": setting, "budget": budget, "n": n, "mean": mean, "std": std,
-                     "min": float(diffs.min()), "max": float(diffs.max()), "verdict": verdict})
-    return pd.DataFrame(rows, columns=["setting", "budget", "n", "mean", "std", "min", "max", "verdict"])
+        t = p = low = high = float("nan")
+        if n > 1 and std > 0:
+            t, p = (float(v) for v in stats.ttest_rel(ours, theirs))
+            half = float(stats.t.ppf(0.975, n - 1)) * std / np.sqrt(n)
+            low, high = mean - half, mean + half
+        rows.append({"setting": setting, "budget": budget, "n": n, "mean": mean, "std": std, "ci_low": low,
+                     "ci_high": high, "t": t, "p": p})
+    table = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-2])
+    table["p_holm"] = np.nan
+    for _, part in table.groupby("setting"):
+        table.loc[part.index, "p_holm"] = holm(part["p"])
+    table["verdict"] = [
+        "one seed" if n == 1 else
+        ("above random" if mean > 0 else "below random") if p_holm < alpha else "not distinguishable"
+        for n, mean, p_holm in zip(table["n"], table["mean"], table["p_holm"], strict=True)]
+    return table[PAIRED_COLUMNS]
 
 
 def epoch_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +144,7 @@ def epoch_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[table["epoch"].notna()].copy()
     rows["budget"] = rows.apply(_budget, axis=1)
     cols = metrics_present(rows, MNLI)
-    grouped = rows.groupby(GROUP + ["epoch"])
+    grouped = rows.groupby(GROUP + ["epoch"], dropna=False)
     out = pd.concat({label: grouped[c].mean() for c, label in cols}, axis=1)
     out["seeds"] = grouped["seed"].nunique()
     return out.sort_index()
@@ -122,19 +154,27 @@ def _fmt(value, scale=100.0, digits=2) -> str:
     return "—" if pd.isna(value) else f"{scale * value:.{digits}f}"
 
 
+BUDGET_FREE = "own size"  # what the budget column says for samplers that pick their subset size
+
+
 def markdown(table: pd.DataFrame, floatfmt: str = ".2f", budget_label: str = "budget") -> str:
     """Return `table` as a GitHub Markdown table, index levels as leading columns."""
     flat = table.reset_index() if any(name is not None for name in table.index.names) else table
+    if "budget" in flat and flat["budget"].isna().any():
+        flat = flat.assign(budget=[BUDGET_FREE if pd.isna(b) else f"{b:{floatfmt}}" for b in flat["budget"]])
     return flat.rename(columns={"budget": budget_label}).to_markdown(index=False, floatfmt=floatfmt)
 
 
 def _mean_std_markdown(table: pd.DataFrame) -> pd.DataFrame:
-    labels = [c for c in table.columns.get_level_values(0).unique() if c != "seeds"]
+    labels = [c for c in table.columns.get_level_values(0).unique() if c not in ("seeds", "n_train")]
     shown = pd.DataFrame(index=table.index)
     for label in labels:
         scale, digits = (100.0, 2) if label.startswith("MNLI") else (1.0, 3)
         shown[label] = [f"{_fmt(m, scale, digits)} ± {_fmt(s, scale, digits)}"
                         for m, s in zip(table[(label, "mean")], table[(label, "std")], strict=True)]
+    if ("n_train", "min") in table:
+        shown["n_train"] = [f"{lo:.0f}" if lo == hi else f"{lo:.0f}–{hi:.0f}"
+                            for lo, hi in zip(table[("n_train", "min")], table[("n_train", "max")], strict=True)]
     n, expected = table[("seeds", "n")], table[("seeds", "expected")]
     shown["seeds"] = [f"{a}/{b}" + ("" if a >= b else " (missing)") for a, b in zip(n, expected, strict=True)]
     return shown
@@ -152,7 +192,7 @@ def _plot_lines(ax, stats: pd.DataFrame, label_col: str, ylabel: str) -> None:
 
 
 def _stats(done: pd.DataFrame, column: str) -> pd.DataFrame:
-    return done.groupby(GROUP)[column].agg(["mean", "std"]).reset_index()
+    return done.groupby(GROUP, dropna=False)[column].agg(["mean", "std"]).reset_index()
 
 
 def figure_accuracy(done: pd.DataFrame, path: Path, xlabel: str) -> Path:
@@ -203,17 +243,18 @@ def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
 
 
 def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
-    """Paired MNLI-m difference (sampler - random, same budget and seed) vs budget, +-std error bars."""
+    """Paired MNLI-m difference (sampler - random, same budget and seed) vs budget, 95% CI error bars."""
     if paired.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for setting, part in paired.groupby("setting"):
         part = part.sort_values("budget")
-        ax.errorbar(part["budget"], part["mean"], yerr=part["std"].fillna(0), marker="o", capsize=4, label=setting)
+        yerr = np.vstack([(part["mean"] - part["ci_low"]).fillna(0), (part["ci_high"] - part["mean"]).fillna(0)])
+        ax.errorbar(part["budget"], part["mean"], yerr=yerr, marker="o", capsize=4, label=setting)
     ax.axhline(0, color="black", linewidth=1, linestyle="--", label="random")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("MNLI-m accuracy − random (points)")
-    ax.set_title("Cluster sampler vs random, paired by seed (mean ± std)")
+    ax.set_title("Sampler vs random, paired by seed (mean, 95% CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -237,6 +278,38 @@ def _expected_seeds(source: Path, table: pd.DataFrame) -> int:
         if spec is not None:
             return len(spec.grid.seeds)
     return int(table["seed"].nunique())
+
+
+HANS_NOTE = (
+    "HANS columns: a model that learned MNLI's lexical-overlap shortcut is right on entailed HANS pairs and wrong "
+    "on non-entailed ones (McCoy et al., 2019), so E near 1 and NE near 0 is the expected pattern. The original "
+    "project's tables read the reverse (E ~0, NE ~1) even for its 84.9% model, which is consistent with the "
+    "label-order bug it had (HANS labels taken from hard-coded output ids); tis_ray maps every prediction "
+    "through the model's id2label, so its HANS columns are not comparable to the original's.")
+
+
+def clustering_section(run_dir: Path, out: Path) -> list[str]:
+    """Return the report lines that summarise each prepared clustering (with its k-distance plot, if any)."""
+    metas = sorted(run_dir.glob("prepared/clusters/*/meta.json"))
+    if not metas:
+        return []
+    rows, figures = [], []
+    for path in metas:
+        meta = read_json(path)
+        rows.append({"clustering": path.parent.name, "backend": meta.get("backend"), "rows": meta.get("n_rows"),
+                     "clusters": meta.get("n_clusters"), "noise %": 100 * meta.get("noise_fraction", 0.0),
+                     "largest": meta.get("largest"), "median size": meta.get("median_size"),
+                     "knee eps": meta.get("knee_eps"), "seconds": meta.get("seconds")})
+        plot = path.parent / "k_distance.png"
+        if plot.is_file():
+            target = out / "figures" / f"k_distance_{path.parent.name}.png"
+            write_via(target, lambda tmp, src=plot: shutil.copyfile(src, tmp))
+            figures.append(f"![k-distance {path.parent.name}](figures/{target.name})")
+    table = pd.DataFrame(rows).set_index("clustering")
+    text = table.to_markdown(floatfmt=".3g")
+    link = _write(out, "clusterings", table, text)
+    return ["## Clusterings", "", "Shared by every trial whose sampler uses them; DBSCAN's knee eps is read from "
+            "its k-distance curve (see the plot).", "", text, "", f"([{link}]({link}))", "", *figures, ""]
 
 
 def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
@@ -273,7 +346,10 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
         text = markdown(paired.set_index(GROUP), budget_label=xlabel)
         link = _write(out, "paired_vs_random", paired, text)
         lines += ["## Sampler − random at the same budget and seed (MNLI-m, points)", "",
-                  "Positive: the sampler beat random. 'within seed noise' when |mean| ≤ 2 standard errors.", "",
+                  "Paired over seeds: mean difference with its 95% confidence interval, paired t-test "
+                  "(scipy.stats.ttest_rel), p Holm-corrected across the budgets of each sampler. A verdict is "
+                  "given only when the corrected p < 0.05; with 2-3 seeds most cells are honestly 'not "
+                  "distinguishable'.", "",
                   text, "", f"([{link}]({link}))", ""]
 
     lines += ["## Figures", ""]
@@ -297,6 +373,11 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
         epochs = epoch_table(table)
         link = _write(out, "epochs", epochs, markdown(epochs, ".4f", xlabel))
         lines += ["## Accuracy per epoch", "", f"Mean across seeds: [{link}]({link})", ""]
+
+    if source.is_dir():
+        lines += clustering_section(source, out)
+
+    lines += ["## Notes", "", HANS_NOTE, ""]
 
     missing = trials[trials["status"] != "completed"]
     if not missing.empty:

@@ -151,11 +151,20 @@ class Sampler:
 
 
 class RandomSampler(Sampler):
-    """Uniform sampling without replacement."""
+    """Uniform sampling without replacement.
+
+    nested: False draws each budget independently (subsets of one seed need not nest across budgets);
+    True takes the first `budget` rows of one seeded permutation, so a seed's 10% lies inside its 20%.
+    """
 
     name = "random"
 
+    def __init__(self, *, nested: bool = False):
+        self.nested = nested
+
     def _select(self, pool, budget, rng):
+        if self.nested:
+            return rng.permutation(len(pool))[:budget]
         return rng.choice(len(pool), size=budget, replace=False)
 
 

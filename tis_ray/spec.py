@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tis_ray.errors import SamplingError, SpecError, TisRayError
 from tis_ray.samplers import sampler_from_entry, sampler_key, sampler_label
@@ -23,6 +25,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def absolute_path(value: str) -> str:
+    """Return a local path made absolute against the working directory, '~' expanded.
+
+    Specs are loaded where the user runs tis-ray; trials run in other working directories (Tune's trial
+    folders, other nodes), so every local path is fixed here, once.
+    """
+    if "\x00" in value:
+        raise ValueError(f"{value!r}: a path cannot contain a NUL character")
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def looks_like_path(name: str) -> bool:
+    """True for names meant as local paths ('/x', './x', '~/x', or anything that exists), not hub ids."""
+    if name.startswith(("/", "./", "../", "~")):
+        return True
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def model_path(name: str | None) -> str | None:
+    """Return a model / tokenizer name as given (hub id) or as an absolute path (a local checkpoint)."""
+    return absolute_path(name) if name and name != "tiny-albert" and looks_like_path(name) else name
+
+
 class ModelSpec(_Strict):
     name: str = "tiny-albert"  # hub id, local checkpoint dir, or tiny-albert (built offline)
     tokenizer: str | None = None  # tokenizer id/path when it differs from `name`
@@ -30,6 +58,11 @@ class ModelSpec(_Strict):
     # what output ids 0, 1, 2 of a checkpoint's 3-way head mean, when its config names them LABEL_0..2
     # (e.g. [contradiction, entailment, neutral], transformers 2.x's GLUE MNLI order); None: the config's names
     label_order: list[Literal["entailment", "neutral", "contradiction"]] | None = None
+
+    @field_validator("name", "tokenizer")
+    @classmethod
+    def _local_checkpoint(cls, value):
+        return model_path(value)
 
     @field_validator("label_order")
     @classmethod
@@ -65,6 +98,16 @@ class DataSpec(_Strict):
     max_seq_length: int = 128  # longer pairs are truncated
     max_train_examples: int | None = None  # quick-test cap on the training set, before sampling
     max_eval_examples: int | None = None  # quick-test cap on each evaluation set
+
+    @field_validator("glue_dir", "train_file", "matched_file", "mismatched_file")
+    @classmethod
+    def _absolute(cls, value):
+        return absolute_path(value) if value else value
+
+    @field_validator("hans")
+    @classmethod
+    def _hans_path(cls, value):
+        return absolute_path(value) if value not in (None, "synthetic", "download") else value
 
     @model_validator(mode="after")
     def _source_fields(self):
@@ -104,6 +147,17 @@ class ClusteringSpec(_Strict):
     # moves each vector by ~1% of its length, ~0.24 at [CLS] norms near 28: more than DBSCAN's eps 0.2)
     embedding_precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
+    normalize: Literal["none", "l2"] = "none"  # l2: unit-length [CLS] vectors first (cosine geometry)
+
+    @field_validator("embeddings_path", "labels_path")
+    @classmethod
+    def _absolute(cls, value):
+        return absolute_path(value) if value else value
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _model(cls, value):
+        return model_path(value)
 
 
 EXTRA_AXIS_SECTIONS = ("model.", "train.")  # what a trial may vary; everything else is prepared once per sweep
@@ -134,6 +188,8 @@ class GridSpec(_Strict):
         for entry in values:
             if "type" not in entry:
                 raise ValueError("each sampler needs a 'type'")
+            if entry["type"] == "indices" and isinstance(entry.get("path"), str):
+                entry["path"] = absolute_path(entry["path"])
             try:
                 sampler_from_entry(entry)
             except SpecError as exc:
@@ -147,7 +203,8 @@ class GridSpec(_Strict):
             if not field.startswith(EXTRA_AXIS_SECTIONS):
                 raise ValueError(f"{field!r}: extra axes vary model.* and train.* fields; an axis over data, "
                                  "clustering or resources would need its own preparation: run one sweep per value")
-        return values
+        return {field: [model_path(v) if field in ("model.name", "model.tokenizer") and isinstance(v, str) else v
+                        for v in axis] for field, axis in values.items()}
 
     @model_validator(mode="after")
     def _budgets(self):
@@ -233,7 +290,8 @@ class GridPoint(_Strict):
 
 class SweepSpec(_Strict):
     name: str = "sweep"
-    storage_path: str = "runs"  # local folder or shared NFS path; the run directory is storage_path/name
+    # local folder or shared NFS path, made absolute where the spec is loaded; run directory: storage_path/name
+    storage_path: str = Field("runs", validate_default=True)
     model: ModelSpec = ModelSpec()
     data: DataSpec = DataSpec()
     train: TrainSpec = TrainSpec()
@@ -241,6 +299,21 @@ class SweepSpec(_Strict):
     clustering: ClusteringSpec = ClusteringSpec()
     grid: GridSpec = GridSpec(data_pct=[1.0])
     resources: ResourcesSpec = ResourcesSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError(f"{value!r}: a sweep name is one folder name (letters, digits, '.', '_', '-')")
+        return value
+
+    @field_validator("storage_path")
+    @classmethod
+    def _storage(cls, value):
+        if "://" in value:
+            raise ValueError(f"{value!r}: URI storage is not supported yet: use a local folder or a shared "
+                             "filesystem mounted on every node (NFS / EFS, see cluster.yaml)")
+        return absolute_path(value)
 
     def budgets(self) -> list[dict[str, Any]]:
         """Return the budget axis: [{'data_pct': x}, ...], [{'n_examples': k}, ...] or [{}]."""
@@ -289,6 +362,8 @@ class SweepSpec(_Strict):
         for entry in self.grid.samplers:
             params = sampler_from_entry(entry).clustering_params()
             if params is not None:
+                if self.clustering.normalize != "none":
+                    params["normalize"] = self.clustering.normalize
                 needs[sampler_key(entry)] = params
         return needs
 
@@ -390,16 +465,11 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec
 def check_local_inputs(spec: SweepSpec) -> None:
     """Raise SpecError naming the field when a local data file, model or labels path does not exist."""
     for field, value in spec.data.local_paths().items():
-        if not Path(value).expanduser().exists():
+        if not Path(value).exists():
             raise SpecError(f"data.{field}: no such file or folder: {value}")
     for field, value in (("model.name", spec.model.name), ("model.tokenizer", spec.model.tokenizer),
                          ("clustering.embedding_model", spec.clustering.embedding_model),
                          ("clustering.labels_path", spec.clustering.labels_path),
                          ("clustering.embeddings_path", spec.clustering.embeddings_path)):
-        if value and looks_like_path(value) and not Path(value).expanduser().exists():
+        if value and looks_like_path(value) and not Path(value).exists():
             raise SpecError(f"{field}: no such checkpoint or folder: {value}")
-
-
-def looks_like_path(name: str) -> bool:
-    """True for names meant as local paths ('/x', './x', '~/x', or anything that exists), not hub ids."""
-    return name.startswith(("/", "./", "../", "~")) or Path(name).exists()

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from tis_ray.clustering import clustering_key
+from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
 from tis_ray.io import new_output_dir, read_json, write_json, write_text
 from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec
@@ -65,6 +65,10 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
                      "epochs on the full training set")
         lines.append(f"  embeddings from {source}; {_count(len(clusterings), 'clustering')}: "
                      f"{', '.join(clusterings)}")
+        for key in clusterings:  # a run directory that was prepared already: say what each clustering found
+            meta = run_dir / "prepared" / "clusters" / key / "meta.json"
+            if meta.is_file():
+                lines.append(f"    {key}: {describe_summary(read_json(meta))}")
     elif clusterings:
         lines.append(f"  cluster labels from {spec.clustering.labels_path}")
     if not trials:

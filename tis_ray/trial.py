@@ -108,6 +108,7 @@ def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool:
     record = subset_record(indices, pool)
     save_npy(output_dir / "subset_indices.npy", indices)
     write_json(output_dir / "subset.json", {**record, "sampler": point.sampler, "seed": point.seed,
+                                             "sampler_params": sampler_from_entry(point.sampler).params(),
                                              "budget_kind": point.budget_kind, "data_pct": point.data_pct,
                                              "n_examples": point.n_examples, "overrides": point.overrides,
                                              "train_fingerprint": fingerprint})

@@ -19,6 +19,15 @@ def read_rows(path: str | Path, delimiter: str | None = None) -> Iterator[tuple[
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    try:
+        yield from _read(path, delimiter)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _read(path: Path, delimiter: str | None) -> Iterator[tuple[int, dict[str, str]]]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         yield from _read_jsonl(path)
@@ -65,7 +74,7 @@ def require_columns(path: str | Path, lineno: int, row: dict, columns: list[str]
     """Raise DataError naming the file, line and first column of `columns` that `row` lacks."""
     for column in columns:
         if column not in row:
-            raise DataError(f"{path}:{lineno}: missing column {column!r} (found: {', '.join(map(str, row))})")
+            raise DataError(f"{path}:{lineno}: missing column {column!r} (found: {', '.join(map(repr, row))})")
 
 
 def parse_label(value, names: tuple[str, ...], where: str) -> int:

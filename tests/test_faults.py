@@ -86,7 +86,7 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 6},
                           data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
                           resources={"cpu": 1, "max_failures": 1},
-                          grid={"seeds": [1], "n_examples": [2400], "samplers": [
+                          grid={"seeds": [1], "data_pct": None, "n_examples": [2400], "samplers": [
                               {"type": "random"}, {"type": "indices", "path": str(tmp_path / "bad.npy")}]})
     run_dir = tmp_path / "runs" / "faults"
     proc = start_sweep(tmp_path, raw)

@@ -48,13 +48,18 @@ def test_load_spec_with_overrides(tmp_path):
         load_spec(tmp_path / "missing.yaml")
 
 
-def test_every_shipped_experiment_validates():
+def test_every_shipped_experiment_validates_and_dry_runs(capsys):
     from pathlib import Path
 
+    from tis_ray.cli import main
+
     specs = sorted(Path(__file__).parents[1].glob("experiments/*.yaml"))
-    assert len(specs) >= 5
+    assert len(specs) >= 10
     for path in specs:
-        load_spec(path)
+        text = path.read_text()
+        assert text.startswith("# ") and "tis-ray sweep experiments/" in text and "Expected" in text, path
+        assert main(["sweep", str(path), "--dry-run"]) == 0, path
+        assert capsys.readouterr().out.startswith(f"sweep {load_spec(path).name}: ")
 
 
 def test_grid_points_are_typed_in_grid_order_with_one_set_of_defaults():

@@ -121,3 +121,12 @@ def test_a_trial_holding_a_gpu_it_cannot_use_stops_with_one_line(tmp_path, prepa
     with pytest.raises(TisRayError, match="^trial holds 1 GPU but cannot use CUDA: ") as info:
         run_trial({**config(prepared_root), "gpus": 1}, tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_zero_epochs_evaluates_the_model_as_built(tmp_path, prepared_root):
+    epochs = []
+    final = run_trial(config(prepared_root, small_spec_dict(train={"epochs": 0}), n_examples=64), tmp_path,
+                      report=epochs.append)
+    assert [m["epoch"] for m in epochs] == [0] and final["final"] == 1 and final["train_examples_per_s"] == 0.0
+    assert 0.0 <= final["mnli_m/acc"] <= 1.0 and "hans/acc" in final
+    assert (tmp_path / "hans_predictions.txt").is_file()

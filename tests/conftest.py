@@ -59,4 +59,4 @@ def trial_config(prepared_root, raw_spec: dict, **point) -> dict:
     grid_point = GridPoint(**point)
     prepared = prepare_shared(spec, prepared_root, gpus=0)
     return {"spec": raw_spec, "point": grid_point.model_dump(), "gpus": 0, "num_threads": 2,
-            "prepared": trial_inputs(prepared, spec, grid_point)}
+            "prepared": trial_inputs(prepared, spec, grid_point, prepared_root)}

@@ -17,6 +17,9 @@ import yaml
 from conftest import small_spec_dict
 
 from tis_ray.export import export_table
+from tis_ray.preparation import trial_inputs
+from tis_ray.spec import GridPoint, build_spec
+from tis_ray.trial import run_trial
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +66,13 @@ def wait_for(condition, proc, timeout=240, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def results_of(storage, trial):
+    """Tune's result rows of a trial in a run directory on any storage (lines cut short are skipped)."""
+    if not storage.exists(f"{trial}/result.json"):
+        return []
+    return [json.loads(line) for line in storage.read_text(f"{trial}/result.json").splitlines() if line.endswith("}")]
+
+
 def results(trial_dir):
     path = trial_dir / "result.json"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
@@ -79,11 +89,24 @@ def worker_pids(trial_dir):
     return [r["pid"] for r in results(trial_dir)]
 
 
+def assert_same_as_uninterrupted(run_dir, trial_dir, tmp_path):
+    """The trial's final metrics equal those of the same trial run start to end without interruption."""
+    params = json.loads((trial_dir / "params.json").read_text())
+    spec, point = build_spec(params["spec"]), GridPoint.model_validate(params["point"])
+    inputs = trial_inputs(json.loads((run_dir / "prepared.json").read_text()), spec, point, run_dir)
+    again = run_trial({**params, "prepared": inputs}, tmp_path / f"again_{trial_dir.name}")
+    final = results(trial_dir)[-1]
+    metrics = [k for k in again if k.startswith(("mnli", "hans"))]
+    assert len(metrics) > 10
+    assert {k: final[k] for k in metrics} == pytest.approx({k: again[k] for k in metrics}, abs=1e-6)
+    assert final["subset_sha256"] == again["subset_sha256"]
+
+
 def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     # indices past the end of the training set: that trial must fail loudly, the sweep must go on
     np.save(tmp_path / "bad.npy", np.arange(1, 2401), allow_pickle=False)
-    # 2,400 pairs x 6 epochs: long enough (~10 s) that the worker is still training when it is killed
-    raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 6},
+    # 2,400 pairs x 4 epochs of ~2-3 s: the worker is killed during its 3rd epoch, after epoch 2's checkpoint
+    raw = small_spec_dict(name="faults", storage_path=str(tmp_path / "runs"), train={"epochs": 4},
                           data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
                           resources={"cpu": 1, "max_failures": 1},
                           grid={"seeds": [1], "data_pct": None, "n_examples": [2400], "samplers": [
@@ -92,9 +115,9 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     proc = start_sweep(tmp_path, raw)
     try:
         trial = wait_for(lambda: next(iter(trial_dirs(run_dir, "random")), None), proc, what="the random trial")
-        wait_for(lambda: len(results(trial)) >= 1, proc, what="epoch 1")
+        wait_for(lambda: len(results(trial)) >= 2, proc, what="epoch 2")
         killed = worker_pids(trial)[0]
-        psutil.Process(killed).kill()  # the trial's worker process, mid-training
+        psutil.Process(killed).kill()  # the trial's worker process, in its 3rd epoch
         code, out = finish(proc)
     finally:
         if proc.poll() is None:
@@ -102,16 +125,19 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     assert code == 0, out
     table = export_table(run_dir).set_index("sampler")
     assert len(table) == 2 and table.index.is_unique
-    assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 6
+    assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 4
     assert worker_pids(trial)[-1] != killed  # a second attempt, in another worker, finished the trial
     assert (trial / "error.txt").is_file()  # ... and Tune recorded the first one's death
-    per_epoch = export_table(run_dir, per_epoch=True)
-    assert per_epoch[per_epoch["sampler"] == "random"]["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    # the retry resumed from epoch 2's checkpoint: it ran epochs 3 and 4 only, every epoch appears once
+    assert [r["epoch"] for r in results(trial)] == [1, 2, 3, 4]
+    assert results(trial)[-1]["resumed_after_epoch"] == 2
+    assert not list(trial.glob("checkpoint_*"))  # a finished trial keeps no checkpoint
+    assert_same_as_uninterrupted(run_dir, trial, tmp_path)
     assert table.loc["indices", "status"] == "failed"
     assert "indices must be in [0, 2400)" in table.loc["indices", "error"]
     assert "failed" in out and "indices must be in [0, 2400)" in out
     assert not list(run_dir.rglob(".*.tmp"))  # files are renamed into place whole, even around the kill
-    assert json.loads((trial / "metrics.json").read_text())["final"]["epoch"] == 6
+    assert json.loads((trial / "metrics.json").read_text())["final"]["epoch"] == 4
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
@@ -123,11 +149,13 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     run_dir = tmp_path / "runs" / "resume"
     proc = start_sweep(tmp_path, raw)
     try:
-        def one_finished():
-            done = [d for d in trial_dirs(run_dir) if any(r.get("final") for r in results(d))]
-            return done if done and len(done) < 3 else None
+        def one_finished_one_midway():
+            dirs = trial_dirs(run_dir)
+            done = [d for d in dirs if any(r.get("final") for r in results(d))]
+            midway = [d for d in dirs if results(d) and not any(r.get("final") for r in results(d))]
+            return done and midway and len(done) < 3
 
-        wait_for(one_finished, proc, what="a finished trial")
+        wait_for(one_finished_one_midway, proc, what="a finished trial and one past its first epoch")
         proc.send_signal(signal.SIGINT)
         code, out = finish(proc)
     finally:
@@ -145,3 +173,10 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     assert sorted(table["seed"]) == [1, 2, 3]
     for name, text in finished.items():  # finished trials were not rerun: their results are byte-identical
         assert (run_dir / name / "result.json").read_text() == text
+    # the trial stopped midway resumed from its last epoch checkpoint: every epoch appears once
+    resumed = [d for d in trial_dirs(run_dir) if d.name not in finished]
+    for trial in resumed:
+        assert [r["epoch"] for r in results(trial)] == [1, 2, 3]
+    midway = [d for d in resumed if results(d)[-1]["resumed_after_epoch"] > 0]
+    assert midway, "no trial was resumed from a checkpoint"
+    assert_same_as_uninterrupted(run_dir, midway[0], tmp_path)

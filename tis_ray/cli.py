@@ -59,7 +59,7 @@ def cmd_train(args) -> int:
         raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {point.sampler['type']!r}")
     out = Path(args.out)
     with new_output_dir(out):
-        inputs = trial_inputs(prepare_shared(spec, out, gpus=None), spec, point)
+        inputs = trial_inputs(prepare_shared(spec, out, gpus=None), spec, point, out)
         clusters = inputs["clusters"]
         if clusters and args.cluster_output_path:
             save_clusters(load_clusters(clusters), args.cluster_output_path)
@@ -130,8 +130,9 @@ def cmd_cluster(args) -> int:
 def cmd_sweep(args) -> int:
     """Run or resume a sweep, then export its table next to it."""
     from tis_ray.export import export_table, write_table
-    from tis_ray.spec import check_local_inputs
-    from tis_ray.sweep import describe_sweep, run_dir_of, run_sweep
+    from tis_ray.spec import check_local_inputs, run_location
+    from tis_ray.storage import join
+    from tis_ray.sweep import describe_sweep, run_sweep
 
     spec = _spec(args)
     if args.dry_run:
@@ -140,9 +141,9 @@ def cmd_sweep(args) -> int:
         return 0
     address = args.address or os.environ.get("RAY_ADDRESS")
     run_sweep(spec, address=address, resume=args.resume, num_cpus=args.num_cpus)
-    run_dir = run_dir_of(spec)
+    run_dir = run_location(spec)
     table = export_table(run_dir)
-    path = write_table(table, run_dir / "results.parquet")
+    path = write_table(table, join(run_dir, "results.parquet"))
     counts = table["status"].value_counts().to_dict()
     print(f"sweep {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; table -> {path}")
     for _, row in table[table["status"] == "failed"].iterrows():
@@ -158,10 +159,11 @@ def cmd_sweep(args) -> int:
 def cmd_export(args) -> int:
     """Write the tidy results table of a run directory."""
     from tis_ray.export import export_table, write_table
+    from tis_ray.storage import join
 
     table = export_table(args.run_dir, per_epoch=args.per_epoch)
     suffix = "_epochs" if args.per_epoch else ""
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"results{suffix}.{args.format}"
+    out = args.out or join(args.run_dir, f"results{suffix}.{args.format}")
     write_table(table, out)
     print(f"{len(table)} rows ({', '.join(f'{v} {k}' for k, v in table['status'].value_counts().items())}) -> {out}")
     return 0
@@ -169,9 +171,17 @@ def cmd_export(args) -> int:
 
 def cmd_report(args) -> int:
     """Tables, figures and index.md of a run directory or exported table."""
-    from tis_ray.report import build_report
+    from tis_ray.report import build_report, is_table, source_name
+    from tis_ray.storage import is_uri
 
-    out = Path(args.out) if args.out else Path(args.source) / "report" if Path(args.source).is_dir() else Path("report")
+    if args.out:
+        out = Path(args.out)
+    elif is_table(args.source):
+        out = Path("report")
+    elif is_uri(args.source):  # a run directory on remote storage: the report is written here, locally
+        out = Path("report") / source_name(args.source)
+    else:
+        out = Path(args.source) / "report"
     index = build_report(args.source, out)
     print(f"report -> {index}")
     return 0
@@ -254,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("export", help="results table of a run directory")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="run directory: a local path or a URI (s3://bucket/runs/NAME?...)")
     p.add_argument("--format", default="parquet", choices=["parquet", "csv"])
     p.add_argument("--per-epoch", action="store_true", help="a row per trial-epoch")
     p.add_argument("--out", help="output file (default: RUN_DIR/results[_epochs].FORMAT)")
@@ -262,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="tables and figures of a sweep")
     p.add_argument("source", help="run directory or exported table (.parquet / .csv)")
-    p.add_argument("--out", help="output folder (default: RUN_DIR/report)")
+    p.add_argument("--out", help="output folder (default: RUN_DIR/report; ./report/NAME for a URI)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("doctor", help="Python, torch, CUDA, GPUs, cuML / CuPy, Ray: what runs here, what would break")

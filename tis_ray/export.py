@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from tis_ray.errors import SpecError, TisRayError
-from tis_ray.io import read_json, write_via
+from tis_ray.io import write_via
 from tis_ray.spec import GridPoint, load_run_spec
+from tis_ray.storage import Storage, is_uri
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,10 @@ TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iterat
                     "trial_id", "config", "logdir"}
 
 
-def _read_results(path: Path) -> list[dict]:
+def _read_results(storage: Storage, rel: str) -> list[dict]:
     rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
+    if storage.exists(rel):
+        for line in storage.read_text(rel).splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:  # a line cut short by a killed process
@@ -36,11 +37,10 @@ def _read_results(path: Path) -> list[dict]:
     return rows
 
 
-def _last_error(trial_dir: Path) -> str | None:
-    error = trial_dir / "error.txt"
-    if not error.is_file():
+def _last_error(storage: Storage, trial: str) -> str | None:
+    if not storage.exists(f"{trial}/error.txt"):
         return None
-    lines = [line.strip() for line in error.read_text().splitlines() if line.strip()]
+    lines = [line.strip() for line in storage.read_text(f"{trial}/error.txt").splitlines() if line.strip()]
     return lines[-1] if lines else "failed"
 
 
@@ -56,7 +56,7 @@ def _base_row(trial_id: str | None, point: GridPoint, status: str, error: str | 
     return {"trial_id": trial_id, "status": status, "error": error, **point.row_fields()}
 
 
-def expected_grid(run_dir: Path) -> list[GridPoint]:
+def expected_grid(run_dir: str | Path) -> list[GridPoint]:
     """Return the grid points of the run's recorded spec (empty without one, or when it no longer validates)."""
     try:
         spec = load_run_spec(run_dir)
@@ -66,17 +66,17 @@ def expected_grid(run_dir: Path) -> list[GridPoint]:
     return spec.grid_points() if spec is not None else []
 
 
-def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
-    point = point_of(read_json(trial_dir / "params.json"))
-    results = _read_results(trial_dir / "result.json")
+def _trial_rows(storage: Storage, trial: str, per_epoch: bool) -> list[dict]:
+    point = point_of(storage.read_json(f"{trial}/params.json"))
+    results = _read_results(storage, f"{trial}/result.json")
     by_epoch: dict[int, dict] = {}
     for row in results:  # a retried trial reports its epochs again: the last attempt wins
         if "epoch" in row:
             by_epoch[int(row["epoch"])] = row
     completed = any(row.get("final") for row in by_epoch.values())
-    error = None if completed else _last_error(trial_dir)
+    error = None if completed else _last_error(storage, trial)
     status = "completed" if completed else ("failed" if error else "incomplete")
-    base = {**_base_row(trial_dir.name, point, status, error), "_grid_key": point.key()}
+    base = {**_base_row(trial, point, status, error), "_grid_key": point.key()}
     epochs = [by_epoch[e] for e in sorted(by_epoch)]
     if not per_epoch:
         epochs = epochs[-1:]
@@ -86,12 +86,11 @@ def _trial_rows(trial_dir: Path, per_epoch: bool) -> list[dict]:
             for row in epochs]
 
 
-def trial_dirs(run_dir: str | Path) -> list[Path]:
-    """Return the trial folders of a run directory (those holding Tune's params.json)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise TisRayError(f"{run_dir}: no such run directory")
-    return sorted(p.parent for p in run_dir.glob("*/params.json"))
+def trial_dirs(storage: Storage) -> list[str]:
+    """Return the names of the trial folders of a run directory (those holding Tune's params.json)."""
+    if not storage.exists():
+        raise TisRayError(f"{storage.location}: no such run directory")
+    return [name for name in storage.folders() if storage.exists(f"{name}/params.json")]
 
 
 def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
@@ -99,12 +98,12 @@ def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
 
     Trials of the spec's grid that never started (an interrupted sweep) get a row with status not_started.
     """
-    run_dir = Path(run_dir)
-    dirs = trial_dirs(run_dir)
+    storage = Storage(run_dir)
+    trials = trial_dirs(storage)
     expected = expected_grid(run_dir)
-    if not dirs and not expected:
+    if not trials and not expected:
         raise TisRayError(f"{run_dir}: no trials found (expected */params.json written by Ray Tune)")
-    rows = [row for d in dirs for row in _trial_rows(d, per_epoch)]
+    rows = [row for trial in trials for row in _trial_rows(storage, trial, per_epoch)]
     seen = {row["_grid_key"] for row in rows}
     rows += [_base_row(None, point, "not_started", None) for point in expected if point.key() not in seen]
     table = pd.DataFrame(rows).drop(columns="_grid_key", errors="ignore")
@@ -116,24 +115,36 @@ def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
     return table[KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]]
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write `table` as Parquet or CSV (by suffix) via write-then-rename; returns the path."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        return write_via(path, lambda tmp: table.to_csv(tmp, index=False))
-    if path.suffix == ".parquet":
-        return write_via(path, lambda tmp: table.to_parquet(tmp, index=False))
-    raise TisRayError(f"{path}: export writes .parquet or .csv")
+def _suffix(path: str | Path) -> str:
+    return Path(str(path).split("?")[0]).suffix
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> str:
+    """Write `table` as Parquet or CSV (by suffix) to a local path (via write-then-rename) or a URI; returns it."""
+    suffix = _suffix(path)
+    if suffix not in (".csv", ".parquet"):
+        raise TisRayError(f"{path}: export writes .parquet or .csv")
+    if not is_uri(str(path)):
+        if suffix == ".csv":
+            return str(write_via(path, lambda tmp: table.to_csv(tmp, index=False)))
+        return str(write_via(path, lambda tmp: table.to_parquet(tmp, index=False)))
+    target = Storage(path)
+    with target.fs.open_output_stream(target.root) as handle:
+        if suffix == ".csv":
+            handle.write(table.to_csv(index=False).encode())
+        else:
+            table.to_parquet(handle, index=False)
+    return str(path)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Return an exported table (.parquet or .csv), or the export of a run directory."""
-    path = Path(path)
-    if path.is_dir():
+    """Return an exported table (.parquet or .csv, local or a URI), or the export of a run directory."""
+    suffix = _suffix(path)
+    if suffix not in (".parquet", ".csv"):
         return export_table(path, per_epoch=True)
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    raise TisRayError(f"{path}: expected a run directory, a .parquet or a .csv table")
+    source = Storage(path)
+    if not source.exists():
+        raise TisRayError(f"{path}: no such table")
+    with source.fs.open_input_file(source.root) as handle:
+        return pd.read_parquet(handle) if suffix == ".parquet" else pd.read_csv(handle)
 

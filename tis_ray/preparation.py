@@ -10,8 +10,10 @@ The reference fine-tune calls `training.fit` directly: it writes a model, not a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -35,9 +37,11 @@ from tis_ray.io import read_json
 from tis_ray.models import load_encoder_model, load_tokenizer
 from tis_ray.samplers import sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec
+from tis_ray.storage import Storage, join
 
 log = logging.getLogger(__name__)
 
+PREPARED = "prepared"  # RUN_DIR/prepared: everything trials share
 REFERENCE_MODEL = "reference_model"  # RUN_DIR/prepared/reference_model: the full-data fine-tune
 
 
@@ -105,9 +109,10 @@ def prepare_clusterings(spec: SweepSpec, root: Path, shared: SharedData, gpus: f
     if not needs:
         return {}
     data = shared.for_model(spec.model.name, spec.model.tokenizer)
-    if spec.clustering.labels_path:
-        load_clusters(spec.clustering.labels_path, len(data.train), data.train_fingerprint)
-        return dict.fromkeys(needs, spec.clustering.labels_path)
+    if spec.clustering.labels_path:  # copied into the run directory: trials on other nodes read it there
+        given = load_clusters(spec.clustering.labels_path, len(data.train), data.train_fingerprint)
+        save_clusters(given, root / "clusters" / "given")
+        return dict.fromkeys(needs, str(root / "clusters" / "given"))
     embeddings = None
     folders: dict[str, str] = {}
     for key, params in needs.items():
@@ -155,29 +160,47 @@ class SharedData:
         return self.prepared[key]
 
 
-def prepare_shared(spec: SweepSpec, run_dir: Path, gpus: float | None) -> dict[str, Any]:
-    """Prepare what trials share into run_dir/prepared; returns the trials' `prepared` dict.
+def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> dict[str, Any]:
+    """Prepare what trials share into RUN_DIR/prepared; returns the trials' `prepared` dict (paths relative
+    to the run directory).
 
     The data is tokenized once for each distinct tokenizer the grid's models use (and the embedding
-    model's). `gpus` is the GPU share this step holds (None outside Ray: a GPU when one is visible). The GPU
-    memory it used is handed back before trials start.
+    model's). A run directory on a URI is prepared in a local staging folder and uploaded whole. `gpus` is
+    the GPU share this step holds (None outside Ray: a GPU when one is visible). The GPU memory it used is
+    handed back before trials start.
     """
-    root = Path(run_dir) / "prepared"
-    shared = SharedData(spec, root)
-    models = {(s.model.name, s.model.tokenizer) for s in map(spec.for_point, spec.grid_points())}
-    for name, tokenizer_name in sorted(models, key=str):
-        data = shared.for_model(name, tokenizer_name)
-    log.info("prepared data: %d training examples, eval sets %s, %d tokenizer(s)", len(data.train),
-             ", ".join(data.eval_sets), len(shared.folders))
-    try:
-        clusters = prepare_clusterings(spec, root, shared, gpus)
-    finally:
-        release_gpu_memory()
-    return {"data_by_tokenizer": shared.folders, "clusters_by_sampler": clusters}
+    storage = Storage(run_dir)
+    with contextlib.ExitStack() as stack:
+        local_run = Path(storage.path()) if storage.local else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="tis_ray_staging_")))
+        root = local_run / PREPARED
+        shared = SharedData(spec, root)
+        models = {(s.model.name, s.model.tokenizer) for s in map(spec.for_point, spec.grid_points())}
+        for name, tokenizer_name in sorted(models, key=str):
+            data = shared.for_model(name, tokenizer_name)
+        log.info("prepared data: %d training examples, eval sets %s, %d tokenizer(s)", len(data.train),
+                 ", ".join(data.eval_sets), len(shared.folders))
+        try:
+            clusters = prepare_clusterings(spec, root, shared, gpus)
+        finally:
+            release_gpu_memory()
+        if not storage.local:
+            log.info("uploading the prepared data to %s", join(storage.location, PREPARED))
+            storage.upload(root, PREPARED)
+        def relative(folders: dict[str, str]) -> dict[str, str]:
+            return {key: os.path.relpath(folder, local_run) for key, folder in folders.items()}
+
+        return {"data_by_tokenizer": relative(shared.folders), "clusters_by_sampler": relative(clusters)}
 
 
-def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint) -> dict[str, str | None]:
-    """Return what one trial reads of the shared preparation: its model's data, its sampler's clustering."""
+def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,
+                 run_dir: str | Path) -> dict[str, str | None]:
+    """Return the local folders one trial reads: its model's data, its sampler's clustering (fetched once per
+    node into a local cache when the run directory is on a URI)."""
+    storage = Storage(run_dir)
     trial = spec.for_point(point)
-    return {"data": prepared["data_by_tokenizer"][tokenizer_key(trial.model.name, trial.model.tokenizer)],
-            "clusters": prepared["clusters_by_sampler"].get(sampler_key(point.sampler))}
+    data = prepared["data_by_tokenizer"][tokenizer_key(trial.model.name, trial.model.tokenizer)]
+    clusters = prepared["clusters_by_sampler"].get(sampler_key(point.sampler))
+    data_root = storage.fetch(f"{PREPARED}/data")  # every tokenization with its shared token cache
+    return {"data": str(data_root / Path(data).name),
+            "clusters": str(storage.fetch(clusters)) if clusters else None}

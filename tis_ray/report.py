@@ -8,7 +8,6 @@ at the same budget and seed stands out from seed noise.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -21,8 +20,9 @@ import pandas as pd  # noqa: E402
 from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
 from tis_ray.errors import SpecError, TisRayError  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
-from tis_ray.io import read_json, write_text, write_via  # noqa: E402
+from tis_ray.io import write_text, write_via  # noqa: E402
 from tis_ray.spec import load_run_spec  # noqa: E402
+from tis_ray.storage import Storage  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -267,9 +267,19 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _expected_seeds(source: Path, table: pd.DataFrame) -> int:
+def source_name(source: str | Path) -> str:
+    """Return the last path component of a local path or URI (query options dropped): the run's name."""
+    return Path(str(source).split("?")[0].rstrip("/")).name
+
+
+def is_table(source: str | Path) -> bool:
+    """True for an exported table (.parquet / .csv), False for a run directory (local or URI)."""
+    return Path(str(source).split("?")[0]).suffix in (".parquet", ".csv")
+
+
+def _expected_seeds(source: str, table: pd.DataFrame) -> int:
     """The grid's number of seeds from the run's validated spec; the table's own count without one."""
-    if source.is_dir():
+    if not is_table(source):
         try:
             spec = load_run_spec(source)
         except SpecError as exc:
@@ -288,23 +298,25 @@ HANS_NOTE = (
     "through the model's id2label, so its HANS columns are not comparable to the original's.")
 
 
-def clustering_section(run_dir: Path, out: Path) -> list[str]:
+def clustering_section(run_dir: str, out: Path) -> list[str]:
     """Return the report lines that summarise each prepared clustering (with its k-distance plot, if any)."""
-    metas = sorted(run_dir.glob("prepared/clusters/*/meta.json"))
-    if not metas:
+    storage = Storage(run_dir)
+    keys = [k for k in storage.folders("prepared/clusters") if storage.exists(f"prepared/clusters/{k}/meta.json")]
+    if not keys:
         return []
     rows, figures = [], []
-    for path in metas:
-        meta = read_json(path)
-        rows.append({"clustering": path.parent.name, "backend": meta.get("backend"), "rows": meta.get("n_rows"),
+    for key in keys:
+        meta = storage.read_json(f"prepared/clusters/{key}/meta.json")
+        rows.append({"clustering": key, "backend": meta.get("backend"), "rows": meta.get("n_rows"),
                      "clusters": meta.get("n_clusters"), "noise %": 100 * meta.get("noise_fraction", 0.0),
                      "largest": meta.get("largest"), "median size": meta.get("median_size"),
                      "knee eps": meta.get("knee_eps"), "seconds": meta.get("seconds")})
-        plot = path.parent / "k_distance.png"
-        if plot.is_file():
-            target = out / "figures" / f"k_distance_{path.parent.name}.png"
-            write_via(target, lambda tmp, src=plot: shutil.copyfile(src, tmp))
-            figures.append(f"![k-distance {path.parent.name}](figures/{target.name})")
+        plot = f"prepared/clusters/{key}/k_distance.png"
+        if storage.exists(plot):
+            target = out / "figures" / f"k_distance_{key}.png"
+            data = storage.read_bytes(plot)
+            write_via(target, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            figures.append(f"![k-distance {key}](figures/{target.name})")
     table = pd.DataFrame(rows).set_index("clustering")
     text = table.to_markdown(floatfmt=".3g")
     link = _write(out, "clusterings", table, text)
@@ -319,8 +331,9 @@ def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
 
 
 def build_report(source: str | Path, out_dir: str | Path) -> Path:
-    """Write tables (Markdown + CSV), figures (PNG) and index.md for a run directory or table; returns index.md."""
-    source, out = Path(source), Path(out_dir)
+    """Write tables (Markdown + CSV), figures (PNG) and index.md for a run directory (a local path or a URI)
+    or an exported table; returns index.md."""
+    source, out = str(source), Path(out_dir)
     table = read_table(source)
     if table.empty:
         raise TisRayError(f"{source}: no trials to report")
@@ -331,7 +344,7 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
         raise TisRayError(f"{source}: no completed trials yet ({len(trials)} trials, none finished)")
     xlabel = budget_name(trials)
     expected = _expected_seeds(source, trials)
-    lines = [f"# Report: {source.name}", "",
+    lines = [f"# Report: {source_name(source)}", "",
              f"{len(done)} of {len(trials)} trials completed; {len(trials) - len(done)} failed or unfinished. "
              f"Budget axis: {xlabel}. MNLI accuracies in %, HANS accuracies as fractions "
              "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", ""]
@@ -374,7 +387,7 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
         link = _write(out, "epochs", epochs, markdown(epochs, ".4f", xlabel))
         lines += ["## Accuracy per epoch", "", f"Mean across seeds: [{link}]({link})", ""]
 
-    if source.is_dir():
+    if not is_table(source):
         lines += clustering_section(source, out)
 
     lines += ["## Notes", "", HANS_NOTE, ""]

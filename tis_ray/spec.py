@@ -27,6 +27,7 @@ from pydantic import (
 
 from tis_ray.errors import SamplingError, SpecError, TisRayError
 from tis_ray.samplers import sampler_from_entry, sampler_key, sampler_label
+from tis_ray.storage import Storage, is_uri, join
 
 
 class _Strict(BaseModel):
@@ -298,7 +299,8 @@ class GridPoint(_Strict):
 
 class SweepSpec(_Strict):
     name: str = "sweep"
-    # local folder or shared NFS path, made absolute where the spec is loaded; run directory: storage_path/name
+    # a local folder (made absolute where the spec is loaded), a shared NFS path, or a URI that pyarrow reaches
+    # (s3://bucket/runs, gs://..., ?endpoint_override=host:port&scheme=http); run directory: storage_path/name
     storage_path: str = Field("runs", validate_default=True)
     model: ModelSpec = ModelSpec()
     data: DataSpec = DataSpec()
@@ -318,10 +320,7 @@ class SweepSpec(_Strict):
     @field_validator("storage_path")
     @classmethod
     def _storage(cls, value):
-        if "://" in value:
-            raise ValueError(f"{value!r}: URI storage is not supported yet: use a local folder or a shared "
-                             "filesystem mounted on every node (NFS / EFS, see cluster.yaml)")
-        return absolute_path(value)
+        return value if is_uri(value) else absolute_path(value)
 
     def budgets(self) -> list[dict[str, Any]]:
         """Return the budget axis: [{'data_pct': x}, ...], [{'n_examples': k}, ...] or [{}]."""
@@ -384,16 +383,23 @@ def dump_spec(spec: SweepSpec) -> str:
     return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
 
 
+def run_location(spec: SweepSpec) -> str:
+    """Return the run directory of a spec, storage_path/name: an absolute local path or a URI."""
+    return join(spec.storage_path, spec.name)
+
+
 def load_run_spec(run_dir: str | Path) -> SweepSpec | None:
-    """Return the validated spec a run directory was started with, or None when it records none.
+    """Return the validated spec a run directory (local path or URI) was started with, or None without one.
 
     A spec written by an older tis_ray whose fields no longer validate raises a SpecError that says so.
     """
-    path = Path(run_dir) / SPEC_FILE
-    if not path.is_file():
+    storage = Storage(run_dir)
+    if not storage.exists(SPEC_FILE):
         return None
+    source = join(storage.location, SPEC_FILE)
     try:
-        return load_spec(path)
+        raw = yaml.safe_load(storage.read_text(SPEC_FILE))
+        return build_spec(raw if isinstance(raw, dict) else {}, source=source)
     except SpecError as exc:
         raise SpecError(f"{exc} (this run's spec was written by another tis_ray version and no longer "
                         "validates)") from None

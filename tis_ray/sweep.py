@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
-from tis_ray.io import new_output_dir, read_json, write_json, write_text
-from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec
+from tis_ray.io import read_json, write_text
+from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec, run_location
+from tis_ray.storage import Storage, is_uri
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +29,9 @@ PREPARED_FILE = "prepared.json"  # the `prepared` dict every trial reads, kept f
 PROGRESS_METRICS = ["epoch", "n_train", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
 
 
-def run_dir_of(spec: SweepSpec) -> Path:
-    """Return the absolute run directory of a spec: storage_path/name."""
-    return (Path(spec.storage_path).expanduser() / spec.name).resolve()
-
-
 def tune_trial(config: dict) -> None:
-    """The Ray Tune trainable: one grid point, its files in RUN_DIR/<trial_id>, every epoch reported to Tune."""
+    """The Ray Tune trainable: one grid point, its files in RUN_DIR/<trial_id>, every epoch reported to Tune
+    (all but the last with an epoch checkpoint, which a retried or restored trial resumes from)."""
     from ray import tune
 
     from tis_ray.preparation import trial_inputs
@@ -40,20 +39,71 @@ def tune_trial(config: dict) -> None:
     from tis_ray.trial import run_trial  # torch + transformers: not needed by --dry-run or a cluster driver
 
     point = GridPoint.model_validate(config["point"])
-    inputs = trial_inputs(config["prepared"], build_spec(config["spec"], source="trial config"), point)
-    out = Path(config["run_dir"]) / tune.get_context().get_trial_id()
-    run_trial({**config, "prepared": inputs}, out, report=tune.report)
+    spec = build_spec(config["spec"], source="trial config")
+    storage = Storage(config["run_dir"])
+    inputs = trial_inputs(config["prepared"], spec, point, config["run_dir"])
+    trial_id = tune.get_context().get_trial_id()
+
+    def report(metrics: dict, checkpoint_dir: Path | None = None) -> None:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
+
+    with tempfile.TemporaryDirectory(prefix="tis_ray_trial_") as scratch:
+        checkpoint = tune.get_checkpoint()  # set when Tune retries or restores this trial
+        resume_from = checkpoint.to_directory(str(Path(scratch) / "resume")) if checkpoint else None
+        if resume_from:
+            log.info("trial %s resumes from its checkpoint", trial_id)
+        # a local run directory takes the trial's files in place; a URI gets them uploaded when the trial ends
+        out = Path(storage.path(trial_id)) if storage.local else Path(scratch) / "out"
+        run_trial({**config, "prepared": inputs, "checkpoints": True, "resume_from": resume_from}, out, report=report)
+        storage.upload(out, trial_id)
+    if not spec.for_point(point).train.save_model:  # a finished trial keeps no checkpoint
+        for folder in storage.folders(trial_id):
+            if folder.startswith("checkpoint_"):
+                storage.delete(f"{trial_id}/{folder}")
+
+
+def check_visible_from_nodes(run_dir: str, probe=None) -> None:
+    """Raise TisRayError naming the first alive node that cannot see the local run directory `run_dir`.
+
+    A marker file is written there, and a zero-CPU task pinned to each node looks for it. `probe(path)`
+    returns {node ip: seen} (tests pass their own).
+    """
+    marker = Path(run_dir).parent / f".tis_ray_visible_{uuid.uuid4().hex}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    write_text(marker, "")
+    try:
+        seen = (probe or _probe_nodes)(str(marker))
+    finally:
+        marker.unlink(missing_ok=True)
+    missing = [ip for ip, ok in seen.items() if not ok]
+    if missing:
+        raise TisRayError(f"run directory {run_dir} is not visible from node {missing[0]}: use a filesystem "
+                          "mounted at the same path on every node (NFS / EFS), or an s3:// storage_path")
+
+
+def _probe_nodes(path: str) -> dict[str, bool]:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    exists = ray.remote(num_cpus=0)(os.path.exists)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    futures = [exists.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(path)
+               for n in nodes]
+    return {n["NodeManagerAddress"]: ok for n, ok in zip(nodes, ray.get(futures), strict=True)}
 
 
 def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
     """Return what `tis-ray sweep` runs, as text: run directory, grid, resources, shared steps (and each trial)."""
-    run_dir, r = run_dir_of(spec), spec.resources
+    location, r = run_location(spec), spec.resources
     axes = [_count(len(spec.grid.seeds), "seed"), _count(len(spec.budgets()), "budget"),
             _count(len(spec.grid.samplers), "sampler"),
             *(f"{len(values)} {field}" for field, values in spec.grid.extra.items())]
     model = "the trial's model" if "model.name" in spec.grid.extra else spec.model.name
-    state = "exists: --resume continues it" if run_dir.exists() else "new"
-    lines = [f"sweep {spec.name}: {spec.n_trials()} trials = {' x '.join(axes)} -> {run_dir} ({state})",
+    if is_uri(location):  # a dry run reaches no network
+        state = "on remote storage"
+    else:
+        state = "exists: --resume continues it" if Path(location).exists() else "new"
+    lines = [f"sweep {spec.name}: {spec.n_trials()} trials = {' x '.join(axes)} -> {location} ({state})",
              f"each trial: {r.cpu:g} CPU, {r.gpu:g} GPU, {spec.train.epochs} epochs of {model}; "
              f"{r.max_concurrent or 'as many as fit'} at a time; a trial whose worker dies is retried "
              f"{_count(r.max_failures, 'time')}",
@@ -66,8 +116,8 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
         lines.append(f"  embeddings from {source}; {_count(len(clusterings), 'clustering')}: "
                      f"{', '.join(clusterings)}")
         for key in clusterings:  # a run directory that was prepared already: say what each clustering found
-            meta = run_dir / "prepared" / "clusters" / key / "meta.json"
-            if meta.is_file():
+            meta = Path(location, "prepared", "clusters", key, "meta.json")
+            if not is_uri(location) and meta.is_file():
                 lines.append(f"    {key}: {describe_summary(read_json(meta))}")
     elif clusterings:
         lines.append(f"  cluster labels from {spec.clustering.labels_path}")
@@ -83,7 +133,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def param_space(spec: SweepSpec, run_dir: Path, prepared: dict[str, Any]) -> dict[str, Any]:
+def param_space(spec: SweepSpec, run_dir: str, prepared: dict[str, Any]) -> dict[str, Any]:
     """Return the Tuner's param space: the grid points as one grid_search axis, everything else as constants."""
     from ray import tune
 
@@ -121,7 +171,7 @@ def preparation_gpus(spec: SweepSpec) -> int:
     return 1 if spec.resources.gpu else 0
 
 
-def prepare_on_cluster(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
+def prepare_on_cluster(spec: SweepSpec, run_dir: str) -> dict[str, Any]:
     """Run `prepare_shared` as one Ray task with a trial's CPUs and a whole GPU (a GPU node on a GPU cluster)."""
     import ray
 
@@ -145,37 +195,42 @@ def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
     logging.getLogger("tis_ray").setLevel(logging.INFO)
     datasets.disable_progress_bars()
     spec = build_spec(raw_spec)
-    return prepare_shared(spec, Path(run_dir), preparation_gpus(spec))
+    return prepare_shared(spec, run_dir, preparation_gpus(spec))
 
 
 def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
-    """Run (or resume) the sweep of `spec`; returns Tune's ResultGrid. The run directory is storage_path/name."""
+    """Run (or resume) the sweep of `spec`; returns Tune's ResultGrid. The run directory is storage_path/name,
+    a local path or a URI."""
     from ray import tune
 
     check_local_inputs(spec)
-    run_dir = run_dir_of(spec)
-    resuming = resume and (run_dir / "tuner.pkl").is_file()
-    if run_dir.exists() and not resume:
-        raise TisRayError(f"run directory {run_dir} exists: pass --resume to continue it, or set another name "
+    location = run_location(spec)
+    storage = Storage(location)
+    storage.check()  # an unknown scheme, an unreachable endpoint or a missing bucket stops here
+    exists = storage.exists()
+    resuming = resume and exists and tune.Tuner.can_restore(location)
+    if exists and not resume:
+        raise TisRayError(f"run directory {location} exists: pass --resume to continue it, or set another name "
                           "(--set name=...)")
     log.info("%s", describe_sweep(spec, trials=False))
     connect(address, num_cpus)
-    with new_output_dir(run_dir):
-        run_dir.mkdir(parents=True, exist_ok=True)
+    if address and storage.local:
+        check_visible_from_nodes(storage.path())
+    with storage.removed_on_failure():
         resolved = dump_spec(spec)
-        if resuming and (run_dir / SPEC_FILE).read_text() != resolved:
-            raise TisRayError(f"the spec differs from the one {run_dir} was started with ({run_dir / SPEC_FILE}): "
+        if resuming and storage.read_text(SPEC_FILE) != resolved:
+            raise TisRayError(f"the spec differs from the one {location} was started with ({SPEC_FILE}): "
                               "resume with that spec, or start a new run under another name")
-        write_text(run_dir / SPEC_FILE, resolved)
+        storage.write_text(SPEC_FILE, resolved)
         if resuming:
-            prepared = read_json(run_dir / PREPARED_FILE)
+            prepared = storage.read_json(PREPARED_FILE)
         elif address:  # on a cluster the preparation runs where trials run (a GPU node)
-            prepared = prepare_on_cluster(spec, run_dir)
+            prepared = prepare_on_cluster(spec, location)
         else:  # locally, right here; it hands its GPU memory back before the trials start
             from tis_ray.preparation import prepare_shared
 
-            prepared = prepare_shared(spec, run_dir, preparation_gpus(spec))
-        write_json(run_dir / PREPARED_FILE, prepared)
+            prepared = prepare_shared(spec, location, preparation_gpus(spec))
+        storage.write_json(PREPARED_FILE, prepared)
 
     # Tune's newer console output prints every trial's full config; the classic reporter shows one table of
     # trial status counts and the chosen metrics, refreshed every 30 s.
@@ -183,7 +238,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     r = spec.resources
     trainable = tune.with_resources(tune_trial, {"cpu": r.cpu, "gpu": r.gpu})
     if resuming:
-        tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         reporter = tune.CLIReporter(metric_columns=PROGRESS_METRICS,
                                     parameter_columns={"point/seed": "seed", "point/data_pct": "data_pct",
@@ -193,12 +248,14 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
                                     sort_by_metric=False)
         tuner = tune.Tuner(
             trainable,
-            param_space=param_space(spec, run_dir, prepared),
+            param_space=param_space(spec, location, prepared),
             # reuse_actors: a worker imports torch and transformers once, not once per trial
             tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent, reuse_actors=True,
                                         trial_dirname_creator=lambda trial: trial.trial_id),
-            run_config=tune.RunConfig(name=spec.name, storage_path=str(run_dir.parent), verbose=1,
+            run_config=tune.RunConfig(name=spec.name, storage_path=spec.storage_path, verbose=1,
                                       progress_reporter=reporter,
-                                      failure_config=tune.FailureConfig(max_failures=r.max_failures)),
+                                      failure_config=tune.FailureConfig(max_failures=r.max_failures),
+                                      # the newest epoch checkpoint: a retried or restored trial resumes there
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
     return tuner.fit()

@@ -55,11 +55,17 @@ def labels_in_model_order(train_set: Dataset, model: PreTrainedModel) -> Dataset
     return train_set.map(lambda b: {"label": label_ids[np.asarray(b["label"])].tolist()}, batched=True)
 
 
-def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: Placement) -> TrainingArguments:
-    """Return the Trainer's arguments for the spec's training settings on `placement`."""
+def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: Placement,
+                       checkpoints: bool = False) -> TrainingArguments:
+    """Return the Trainer's arguments for the spec's training settings on `placement`.
+
+    With `checkpoints`, a full checkpoint (model, optimizer, scheduler, RNG states, trainer state) is written
+    to output_dir/checkpoint-<step> at the end of every epoch, only the newest kept; otherwise output_dir is
+    a scratch folder and nothing is saved.
+    """
     t = spec.train
     return TrainingArguments(
-        output_dir=str(output_dir),  # a scratch folder: nothing is saved there (save_strategy="no")
+        output_dir=str(output_dir),
         num_train_epochs=t.epochs,
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size,
@@ -74,7 +80,8 @@ def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: 
         train_sampling_strategy="random",  # group_by_length: LengthBucketSampler, see BucketTrainer
         remove_unused_columns=False,  # keeps `length` for the length-bucketed sampler
         eval_strategy="no",  # callers evaluate through callbacks (the trial's EpochEvaluator)
-        save_strategy="no",
+        save_strategy="epoch" if checkpoints else "no",
+        save_total_limit=1,
         logging_strategy="no",
         report_to="none",
         disable_tqdm=True,
@@ -97,10 +104,14 @@ class BucketTrainer(Trainer):
 
 
 def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement: Placement,
-        callbacks: Sequence[TrainerCallback] = ()) -> FitResult:
+        callbacks: Sequence[TrainerCallback] = (), checkpoint_dir: str | Path | None = None,
+        resume_from: str | Path | None = None) -> FitResult:
     """Fine-tune `spec.model` on the tokenized `train_set` for `spec.train.epochs`; returns the FitResult.
 
-    With `train.epochs: 0` the model is returned as built (evaluate-only runs).
+    `checkpoint_dir`: write an epoch checkpoint there after every epoch (callbacks' `on_save` sees each one).
+    `resume_from`: a checkpoint written so; training continues after its epoch with the model, optimizer,
+    scheduler and RNG states it holds, so the result equals an uninterrupted run's. With `train.epochs: 0`
+    the model is returned as built (evaluate-only runs).
     """
     transformers.set_seed(seed)
     transformers.logging.set_verbosity_error()
@@ -109,11 +120,12 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
         return FitResult(model.to(placement.device), placement, 0.0, len(train_set), 0)
     train_set = labels_in_model_order(train_set, model)
     with tempfile.TemporaryDirectory(prefix="tis_ray_hf_") as scratch:
-        trainer = BucketTrainer(model=model, args=training_arguments(spec, Path(scratch), seed, placement),
-                                train_dataset=train_set, data_collator=PairCollator(tokenizer.pad_token_id),
-                                callbacks=list(callbacks), group_by_length=spec.train.group_by_length)
+        args = training_arguments(spec, Path(checkpoint_dir or scratch), seed, placement, checkpoints=bool(checkpoint_dir))
+        trainer = BucketTrainer(model=model, args=args, train_dataset=train_set,
+                                data_collator=PairCollator(tokenizer.pad_token_id), callbacks=list(callbacks),
+                                group_by_length=spec.train.group_by_length)
         trainer.remove_callback(PrinterCallback)  # its end-of-training dict duplicates the callers' metrics
         start = time.perf_counter()
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = time.perf_counter() - start
     return FitResult(trainer.model, placement, seconds, len(train_set), spec.train.epochs)

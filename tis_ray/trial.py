@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
 from tis_ray.device import placement
 from tis_ray.inference import predict_ids
-from tis_ray.io import save_npy, sha256_of_indices, write_json
+from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
 from tis_ray.samplers import SamplingPool, sampler_from_entry
 from tis_ray.spec import GridPoint, build_spec
@@ -33,7 +34,19 @@ from tis_ray.training import fit
 
 log = logging.getLogger(__name__)
 
-Reporter = Callable[[dict[str, Any]], None]
+# report(metrics, checkpoint_dir=None): Tune's tune.report, with the epoch's checkpoint folder when there is one
+Reporter = Callable[..., None]
+HISTORY_FILE = "history.json"  # the epochs reported so far, inside each epoch checkpoint
+
+
+class EpochCheckpoints(TrainerCallback):
+    """Hands each epoch checkpoint the Trainer has just written (with the metrics history) to `on_checkpoint`."""
+
+    def __init__(self, on_checkpoint: Callable[[Path], None]):
+        self.on_checkpoint = on_checkpoint
+
+    def on_save(self, args, state, control, **kwargs):
+        self.on_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
 def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None) -> tuple[np.ndarray, SamplingPool]:
@@ -120,7 +133,9 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
 
     config keys: spec (a SweepSpec dict), point (a GridPoint dict), prepared ({'data': folder of
     data.json, 'clusters': clustering folder or None}), gpus (the GPU share the trial holds; None outside
-    Ray: a GPU when one is visible), num_threads (torch CPU threads).
+    Ray: a GPU when one is visible), num_threads (torch CPU threads), checkpoints (under Tune: report every
+    epoch but the last with its checkpoint), resume_from (a checkpoint folder of an earlier attempt: training
+    continues after its epoch, and its history holds the epochs before).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -139,24 +154,37 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
     fields = {**point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],
               "device": where.device, "precision": where.precision, "model": spec.model.name,
               "freeze_base": spec.model.freeze_base, **node_info()}
-    history: list[dict] = []
+    resume_from = config.get("resume_from")  # an epoch checkpoint of an earlier attempt of this trial
+    history: list[dict] = read_json(Path(resume_from) / HISTORY_FILE) if resume_from else []
+    resumed_epochs = len(history)
+    checkpointing = bool(config.get("checkpoints")) and report is not None
 
     def on_epoch(metrics: dict) -> None:
         metrics = {**fields, **metrics, "final": int(metrics["epoch"] >= spec.train.epochs)}
         history.append(metrics)
         log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items() if k.endswith("/acc")})
-        if report is not None and not metrics["final"]:  # the final epoch is reported below, with timings
+        # the final epoch is reported below, with timings; with checkpoints, the others go with theirs
+        if report is not None and not metrics["final"] and not checkpointing:
             report(metrics)
 
+    def on_checkpoint(folder: Path) -> None:
+        if not history[-1]["final"]:
+            write_json(folder / HISTORY_FILE, history)
+            report(history[-1], checkpoint_dir=folder)
+
     evaluator = EpochEvaluator(data, tokenizer.pad_token_id, spec.train.eval_batch_size, where.precision, on_epoch)
-    trained = fit(spec, data.train.select(indices), seed=point.seed, tokenizer=tokenizer, placement=where,
-                  callbacks=[evaluator])
+    callbacks = [evaluator, EpochCheckpoints(on_checkpoint)] if checkpointing else [evaluator]
+    with tempfile.TemporaryDirectory(prefix="tis_ray_ckpt_") as local_checkpoints:
+        trained = fit(spec, data.train.select(indices), seed=point.seed, tokenizer=tokenizer, placement=where,
+                      callbacks=callbacks, checkpoint_dir=local_checkpoints if checkpointing else None,
+                      resume_from=resume_from)
     if trained.epochs == 0:  # evaluate-only: score the model as built, once
         evaluator.score(trained.model, epoch=0)
     train_time = trained.seconds - evaluator.eval_seconds
+    epochs_here = trained.epochs - resumed_epochs  # timings cover this attempt only
     final = history[-1] = {**history[-1], **count_parameters(trained.model), "train_time_s": train_time,
-                           "eval_time_s": evaluator.eval_seconds,
-                           "train_examples_per_s": len(indices) * trained.epochs / train_time if train_time else 0.0}
+                           "eval_time_s": evaluator.eval_seconds, "resumed_after_epoch": resumed_epochs,
+                           "train_examples_per_s": len(indices) * epochs_here / train_time if train_time else 0.0}
 
     if "hans" in evaluator.last_predictions:
         evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),

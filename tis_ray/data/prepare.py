@@ -7,6 +7,7 @@ manifest instead of reading and tokenizing the raw data again.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,13 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | No
     if "hans" in data.eval_sets:
         hans_meta = data.eval_sets["hans"].select_columns(list(HANS_COLUMNS)).to_pandas()
         write_via(root / "hans_meta.parquet", hans_meta.to_parquet)
+    def relative(ds) -> str:  # relative to the manifest, so the folder can move (a copy on another node)
+        return os.path.relpath(ds.cache_files[0]["filename"].rsplit("/", 1)[0], root)
+
     write_json(root / MANIFEST, {
-        "train": train.cache_files[0]["filename"].rsplit("/", 1)[0],
-        "eval_sets": {name: ds.cache_files[0]["filename"].rsplit("/", 1)[0] for name, ds in evals.items()},
-        "hans_meta": str(root / "hans_meta.parquet") if hans_meta is not None else None,
+        "train": relative(train),
+        "eval_sets": {name: relative(ds) for name, ds in evals.items()},
+        "hans_meta": "hans_meta.parquet" if hans_meta is not None else None,
         "train_fingerprint": fingerprint,
         "n_train": len(train),
     })
@@ -69,11 +73,12 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | No
 
 def open_prepared(root: str | Path) -> PreparedData:
     """Return the PreparedData described by root/data.json without touching the raw data."""
-    manifest = read_json(Path(root) / MANIFEST)
+    root = Path(root)
+    manifest = read_json(root / MANIFEST)
     meta = manifest["hans_meta"]
     return PreparedData(
-        train=load_from_disk(manifest["train"]),
-        eval_sets={name: load_from_disk(path) for name, path in manifest["eval_sets"].items()},
-        hans_meta=pd.read_parquet(meta) if meta else None,
+        train=load_from_disk(str(root / manifest["train"])),
+        eval_sets={name: load_from_disk(str(root / path)) for name, path in manifest["eval_sets"].items()},
+        hans_meta=pd.read_parquet(root / meta) if meta else None,
         train_fingerprint=manifest["train_fingerprint"],
     )

@@ -1,0 +1,168 @@
+"""Run directories on S3, against a real S3 API served on 127.0.0.1 (moto's standalone server, started and
+stopped here through its handle): a sweep end to end, Ctrl-C and --resume, export and report from the URI,
+and the bad inputs of remote storage. Nothing leaves 127.0.0.1."""
+
+import json
+import logging
+import signal
+import socket
+
+import numpy as np
+import pytest
+import yaml
+from conftest import small_spec_dict
+from pyarrow import fs as pafs
+
+from tis_ray.cli import main
+from tis_ray.errors import TisRayError
+from tis_ray.export import export_table
+from tis_ray.storage import Storage, join
+from tis_ray.sweep import check_visible_from_nodes
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per S3 request otherwise
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in CREDENTIALS.items():
+            patch.setenv(key, value)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            endpoint = f"endpoint_override=127.0.0.1:{port}&scheme=http"
+            fs, _ = pafs.FileSystem.from_uri(f"s3://bucket?{endpoint}&allow_bucket_creation=true")
+            fs.create_dir("bucket")
+            yield f"s3://bucket/runs?{endpoint}"
+        finally:
+            server.stop()
+
+
+def write_spec(tmp_path, storage_path, name, **overrides):
+    raw = small_spec_dict(name=name, storage_path=storage_path, **overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_join_keeps_query_options():
+    assert join("s3://b/runs?endpoint_override=h:1&scheme=http", "demo", "x.json") == \
+        "s3://b/runs/demo/x.json?endpoint_override=h:1&scheme=http"
+    assert join("/tmp/runs", "demo") == "/tmp/runs/demo"
+
+
+@pytest.mark.slow
+def test_sweep_export_and_report_on_s3(s3, tmp_path, monkeypatch):
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path, s3, "s3demo", train={"epochs": 2}, clustering={"embedding_epochs": 1},
+                      grid={"seeds": [1, 2], "data_pct": [0.5],
+                            "samplers": [{"type": "random"}, {"type": "kmeans", "n_clusters": 4}]})
+    try:
+        assert main(["sweep", spec, "--num-cpus", "2"]) == 0
+    finally:
+        ray.shutdown()
+    run = join(s3, "s3demo")
+    storage = Storage(run)
+    trials = [t for t in storage.folders() if storage.exists(f"{t}/params.json")]
+    assert len(trials) == 4
+    for trial in trials:  # tis_ray's own files went to the bucket beside Tune's
+        for name in ("metrics.json", "subset.json", "subset_indices.npy", "hans_predictions.txt", "result.json"):
+            assert storage.exists(f"{trial}/{name}"), (trial, name)
+        assert not [f for f in storage.folders(trial) if f.startswith("checkpoint_")]  # finished: none kept
+    assert storage.exists("prepared/data") and storage.exists("spec.resolved.yaml")
+    assert storage.exists("results.parquet")
+    assert not list(tmp_path.glob("s3:*")) and not (tmp_path / "runs").exists()  # no local stand-in folder
+    table = export_table(run)  # a fresh reader, from the URI alone
+    assert len(table) == 4 and set(table["status"]) == {"completed"} and set(table["n_train"]) == {600}
+    assert main(["export", run, "--format", "csv"]) == 0 and storage.exists("results.csv")
+    assert main(["report", run, "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "index.md").read_text()
+    assert "# Report: s3demo" in text and "4 of 4 trials completed" in text and "## Clusterings" in text
+
+
+@pytest.mark.slow
+def test_interrupted_s3_sweep_resumes_every_trial_once(s3, tmp_path):
+    from test_faults import finish, results_of, start_sweep, stop_tree, wait_for
+
+    raw = small_spec_dict(name="s3resume", storage_path=s3, train={"epochs": 3},
+                          data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
+                          resources={"cpu": 1, "max_concurrent": 1},
+                          grid={"seeds": [1, 2, 3], "data_pct": [0.5], "samplers": [{"type": "random"}]})
+    storage = Storage(join(s3, "s3resume"))
+
+    def trials():
+        return [t for t in storage.folders() if storage.exists(f"{t}/params.json")] if storage.exists() else []
+
+    def finished():
+        return {t: storage.read_text(f"{t}/result.json") for t in trials()
+                if any(r.get("final") for r in results_of(storage, t))}
+
+    proc = start_sweep(tmp_path, raw)
+    try:
+        wait_for(lambda: 1 <= len(finished()) < 3, proc, what="a finished trial")
+        proc.send_signal(signal.SIGINT)
+        code, out = finish(proc)
+    finally:
+        if proc.poll() is None:
+            stop_tree(proc)
+    assert code != 0, out
+    before = finished()
+    code, out = finish(start_sweep(tmp_path, raw, "--resume"))
+    assert code == 0, out
+    table = export_table(storage.location)
+    assert len(table) == 3 and set(table["status"]) == {"completed"} and sorted(table["seed"]) == [1, 2, 3]
+    for trial in trials():
+        assert [r["epoch"] for r in results_of(storage, trial)] == [1, 2, 3]
+    for trial, text in before.items():  # finished trials were not rerun
+        assert storage.read_text(f"{trial}/result.json") == text
+
+
+@pytest.mark.parametrize(("location", "message"), [
+    ("foo://bucket/runs", r"storage foo://bucket/runs/bad: Unrecognized filesystem type in URI"),
+    ("s3://bucket/runs?endpoint_override=127.0.0.1:9&scheme=http", r"cannot reach storage s3://bucket/runs/bad\?"),
+    ("MISSING", r"bucket 'nobucket' does not exist; create it first"),
+])
+def test_bad_storage_is_one_line_and_writes_nothing(s3, tmp_path, capsys, location, message):
+    import re
+
+    if location == "MISSING":
+        location = s3.replace("s3://bucket/", "s3://nobucket/")
+    before = [i.path for i in Storage(s3.replace("/runs?", "?")).files()]
+    assert main(["sweep", write_spec(tmp_path, location, "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert [i.path for i in Storage(s3.replace("/runs?", "?")).files()] == before
+
+
+def test_a_run_directory_not_visible_from_a_node_stops_the_sweep(tmp_path):
+    with pytest.raises(TisRayError, match="run directory .* is not visible from node 10.0.0.7: use a filesystem"):
+        check_visible_from_nodes(str(tmp_path / "runs" / "x"), probe=lambda path: {"10.0.0.5": True,
+                                                                                   "10.0.0.7": False})
+    seen = []
+    check_visible_from_nodes(str(tmp_path / "runs" / "x"), probe=lambda path: seen.append(path) or {"a": True})
+    assert seen and not list((tmp_path / "runs").glob(".tis_ray_visible_*"))  # the marker is removed
+
+
+def test_fetch_caches_a_folder_once_per_content(s3, tmp_path):
+    storage = Storage(join(s3, "fetch"))
+    (tmp_path / "src").mkdir()
+    np.save(tmp_path / "src" / "labels.npy", np.arange(5), allow_pickle=False)
+    (tmp_path / "src" / "meta.json").write_text(json.dumps({"n": 5}))
+    storage.upload(tmp_path / "src", "clusters/a")
+    first = storage.fetch("clusters/a")
+    assert storage.fetch("clusters/a") == first
+    assert np.load(first / "labels.npy", allow_pickle=False).tolist() == [0, 1, 2, 3, 4]
+    storage.write_json("clusters/a/meta.json", {"n": 6})  # new content, new cache entry
+    assert storage.fetch("clusters/a") != first

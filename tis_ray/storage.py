@@ -1,0 +1,175 @@
+"""Run directories on any filesystem pyarrow reaches: a local path, or a URI (s3://, gs://, ... with query
+options such as ?endpoint_override=127.0.0.1:9000&scheme=http), exactly what Ray Tune takes as storage_path.
+
+Every read and write of a run directory goes through `Storage`. Nodes share nothing but the location:
+folders that trials read (tokenized data, cluster labels) are fetched once per node into a local cache keyed
+by a hash of their content (file names, sizes and manifests), not once per trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pyarrow import fs as pafs
+
+from tis_ray.errors import TisRayError
+from tis_ray.io import write_json, write_text
+
+MANIFESTS = ("data.json", "meta.json", "manifest.json")  # small files whose bytes go into a folder's cache key
+
+
+def is_uri(location: str) -> bool:
+    """True for 'scheme://...' locations (s3, gs, hdfs, file ...), False for plain local paths."""
+    return "://" in str(location)
+
+
+def join(location: str, *parts: str) -> str:
+    """Return `location` with `parts` appended to its path, keeping a URI's query options."""
+    parts = [p.strip("/") for p in parts if p]
+    if not is_uri(location):
+        return str(Path(location, *parts))
+    s = urlsplit(location)
+    return urlunsplit((s.scheme, s.netloc, "/".join([s.path.rstrip("/"), *parts]), s.query, s.fragment))
+
+
+class Storage:
+    """A run directory (or any folder) at a local path or URI, read and written through pyarrow.fs."""
+
+    def __init__(self, location: str | Path):
+        self.location = str(location)
+        try:
+            self.fs, self.root = pafs.FileSystem.from_uri(self.location if is_uri(self.location)
+                                                          else os.path.abspath(self.location))
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid / OSError / ValueError here
+            raise TisRayError(f"storage {self.location}: {str(exc).splitlines()[0]}") from None
+        self.root = self.root.rstrip("/")
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def path(self, rel: str = "") -> str:
+        """Return the filesystem path of `rel` under this folder."""
+        return f"{self.root}/{rel.strip('/')}" if rel else self.root
+
+    def child(self, rel: str) -> Storage:
+        """Return the Storage of a sub-folder."""
+        return Storage(join(self.location, rel))
+
+    def check(self) -> None:
+        """Raise TisRayError with the cause when the location cannot be reached (endpoint, bucket, rights)."""
+        try:
+            self.fs.get_file_info(self.root)
+            if not self.local:  # the bucket must exist: creating it is the user's decision
+                bucket = self.root.split("/", 1)[0]
+                if self.fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                    raise TisRayError(f"storage {self.location}: bucket {bucket!r} does not exist; create it first")
+        except OSError as exc:
+            raise TisRayError(f"cannot reach storage {self.location}: {str(exc).splitlines()[0]}") from None
+
+    def exists(self, rel: str = "") -> bool:
+        """True when `rel` is a file or a non-empty folder here."""
+        return self.fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
+
+    def read_bytes(self, rel: str) -> bytes:
+        with self.fs.open_input_stream(self.path(rel)) as handle:
+            return handle.read()
+
+    def read_text(self, rel: str) -> str:
+        return self.read_bytes(rel).decode("utf-8")
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_text(rel))
+
+    def write_text(self, rel: str, text: str) -> None:
+        """Write a text file (atomically on a local disk; an object store's PUT is whole by nature)."""
+        if self.local:
+            write_text(self.path(rel), text)
+            return
+        with self.fs.open_output_stream(self.path(rel)) as handle:
+            handle.write(text.encode("utf-8"))
+
+    def write_json(self, rel: str, data: Any) -> None:
+        if self.local:
+            write_json(self.path(rel), data)
+        else:
+            self.write_text(rel, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    def folders(self, rel: str = "") -> list[str]:
+        """Return the names of the sub-folders of `rel`."""
+        selector = pafs.FileSelector(self.path(rel), allow_not_found=True)
+        return sorted(info.base_name for info in self.fs.get_file_info(selector)
+                      if info.type == pafs.FileType.Directory)
+
+    def files(self, rel: str = "") -> list[pafs.FileInfo]:
+        """Return every file under `rel`, recursively."""
+        selector = pafs.FileSelector(self.path(rel), recursive=True, allow_not_found=True)
+        return [info for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+    def delete(self, rel: str) -> None:
+        """Delete the folder `rel` and everything under it (nothing when it is not there)."""
+        if self.exists(rel):
+            self.fs.delete_dir(self.path(rel))
+
+    @contextlib.contextmanager
+    def removed_on_failure(self) -> Iterator[Storage]:
+        """Yield this folder for writing; if it did not exist and the block fails, remove it again, so a run
+        stopped by bad input leaves nothing behind and never touches an older one."""
+        created = not self.exists()
+        if self.local:
+            os.makedirs(self.root, exist_ok=True)
+        try:
+            yield self
+        except BaseException:
+            if created and self.local:
+                shutil.rmtree(self.root, ignore_errors=True)
+            elif created:
+                self.delete("")
+            raise
+
+    def upload(self, local_dir: str | Path, rel: str) -> None:
+        """Copy a local folder to `rel` here (a no-op when it is already that folder)."""
+        target = self.path(rel)
+        if self.local and os.path.abspath(local_dir) == os.path.abspath(target):
+            return
+        pafs.copy_files(str(local_dir), target, source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=self.fs)
+
+    def fetch(self, rel: str) -> Path:
+        """Return a local folder with the content of `rel`: itself on a local disk, else a node-local cached copy.
+
+        The cache key hashes the folder's file names, sizes and manifests, so a changed folder is fetched again,
+        and concurrent trials on one node download it once (the copy is renamed into place whole).
+        """
+        if self.local:
+            return Path(self.path(rel))
+        infos = self.files(rel)
+        if not infos:
+            raise TisRayError(f"{join(self.location, rel)}: nothing there to read")
+        digest = hashlib.sha256(self.location.split("?")[0].encode() + rel.encode())
+        for info in sorted(infos, key=lambda i: i.path):
+            digest.update(f"{info.path}:{info.size}".encode())
+            if info.base_name in MANIFESTS:
+                digest.update(self.read_bytes(info.path.removeprefix(self.root + "/")))
+        from tis_ray.data.loaders import cache_dir
+
+        target = cache_dir() / "storage" / digest.hexdigest()[:24]
+        if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".fetch."))
+            pafs.copy_files(self.path(rel), str(tmp), source_filesystem=self.fs,
+                            destination_filesystem=pafs.LocalFileSystem())
+            try:
+                tmp.rename(target)
+            except OSError:  # another trial on this node fetched it first
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target

@@ -25,8 +25,8 @@ from tis_ray.data.prepare import prepare_data
 from tis_ray.data.tokenize import cache_entries
 from tis_ray.models import load_tokenizer
 from tis_ray.preparation import prepare_shared
-from tis_ray.spec import GridPoint, build_spec
-from tis_ray.sweep import run_dir_of, run_sweep
+from tis_ray.spec import GridPoint, build_spec, run_location
+from tis_ray.sweep import run_sweep
 from tis_ray.trial import run_trial
 
 
@@ -67,7 +67,7 @@ def under_tune(spec) -> tuple[float, float, float]:
         ray.shutdown()
     wall = time.perf_counter() - start
     trials = [[json.loads(line) for line in path.read_text().splitlines()]
-              for path in run_dir_of(spec).glob("*/result.json")]
+              for path in Path(run_location(spec)).glob("*/result.json")]
     first_epochs = sorted(results[0]["time_this_iter_s"] for results in trials)
     imports = first_epochs[-1] - statistics.median(first_epochs[:-1]) if len(trials) > 1 else 0.0
     return wall, sum(results[-1]["time_total_s"] for results in trials), imports
@@ -108,9 +108,9 @@ def main() -> None:
                                                                          "n_clusters": 8}]
     shared = spec_for(work / "runs", "shared", 2, 1, 4000, 1, samplers)
     start = time.perf_counter()
-    prepare_shared(shared, run_dir_of(shared), gpus=0)
+    prepare_shared(shared, run_location(shared), gpus=0)
     prep_seconds = time.perf_counter() - start
-    root = run_dir_of(shared) / "prepared"
+    root = Path(run_location(shared)) / "prepared"
     k = shared.n_trials()
     n_tokenized = len(cache_entries(root / "data" / "tokenized"))
     n_clusterings = len(list((root / "clusters").iterdir()))

@@ -3,9 +3,12 @@ versions of the demo."""
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 
 import pytest
+from pyarrow import fs as pafs
 
 # Hugging Face libraries read these when imported, so they are set before any test module imports them:
 # no test may reach the network.
@@ -13,6 +16,37 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFL
 os.environ.update(OFFLINE)
 
 from tis_ray.spec import build_spec  # noqa: E402
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """An S3 API on 127.0.0.1 (moto's standalone server) with a bucket; yields s3://bucket/runs?... ."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per S3 request otherwise
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in CREDENTIALS.items():
+            patch.setenv(key, value)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            endpoint = f"endpoint_override=127.0.0.1:{port}&scheme=http"
+            fs, _ = pafs.FileSystem.from_uri(f"s3://bucket?{endpoint}&allow_bucket_creation=true")
+            fs.create_dir("bucket")
+            yield f"s3://bucket/runs?{endpoint}"
+        finally:
+            server.stop()
+
+
 
 
 @pytest.fixture(scope="module", autouse=True)

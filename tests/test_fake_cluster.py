@@ -21,6 +21,7 @@ import yaml
 from conftest import small_spec_dict
 
 from tis_ray.export import export_table
+from tis_ray.storage import join
 
 pytestmark = pytest.mark.slow
 
@@ -150,3 +151,30 @@ def test_demo_sweep_via_ray_job_submit_runs_on_two_worker_nodes(fake_cluster, tm
     nodes = set(table["node_id"])
     assert HEAD_NODE_ID not in nodes  # the head has CPU 0: trials run on workers only
     assert len(nodes) >= 2, json.dumps(sorted(nodes))
+
+
+def test_sweep_with_s3_storage_shares_nothing_but_the_bucket(s3, fake_cluster, tmp_path):
+    # the job runs in its own working directory; the workers read the prepared data from the bucket only
+    raw = small_spec_dict(name="fake_s3", storage_path=s3, train={"epochs": 3}, resources={"cpu": 1},
+                          clustering={"embedding_epochs": 1},
+                          grid={"seeds": [1, 2, 3, 4], "data_pct": [0.5, 1.0],
+                                "samplers": [{"type": "random"}, {"type": "kmeans", "n_clusters": 4}]})
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    submit = subprocess.run(
+        [RAY, "job", "submit", "--address", DASHBOARD, "--", sys.executable, "-m", "tis_ray.cli", "sweep",
+         str(spec), "--address", "auto"],
+        capture_output=True, text=True, env=fake_cluster, timeout=600, cwd=job_dir)
+    assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-4000:]
+    table = export_table(join(s3, "fake_s3"))
+    assert len(table) == 16 and set(table["status"]) == {"completed"}
+    nodes = set(table["node_id"])
+    assert HEAD_NODE_ID not in nodes and len(nodes) >= 2, json.dumps(sorted(nodes))
+    # no local run directory anywhere: not beside the spec, not in the job's working directory; the nodes'
+    # cache (this test's TIS_RAY_CACHE) holds only what they fetched from the bucket
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "fake_cluster.yaml", "job", "spec.yaml"]
+    assert not any(job_dir.iterdir())
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["storage"]
+    assert len(list((tmp_path / "cache" / "storage").iterdir())) >= 2  # prepared data + the kmeans labels

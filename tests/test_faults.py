@@ -66,6 +66,17 @@ def wait_for(condition, proc, timeout=240, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def interrupt_when(proc, condition, what):
+    """Send SIGINT (Ctrl-C) to the sweep once `condition()` holds; returns its exit code and output."""
+    try:
+        wait_for(condition, proc, what=what)
+        proc.send_signal(signal.SIGINT)
+        return finish(proc)
+    finally:
+        if proc.poll() is None:
+            stop_tree(proc)
+
+
 def results_of(storage, trial):
     """Tune's result rows of a trial in a run directory on any storage (lines cut short are skipped)."""
     if not storage.exists(f"{trial}/result.json"):
@@ -147,20 +158,14 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
                           resources={"cpu": 1, "max_concurrent": 1},
                           grid={"seeds": [1, 2, 3], "data_pct": [0.5], "samplers": [{"type": "random"}]})
     run_dir = tmp_path / "runs" / "resume"
-    proc = start_sweep(tmp_path, raw)
-    try:
-        def one_finished_one_midway():
-            dirs = trial_dirs(run_dir)
-            done = [d for d in dirs if any(r.get("final") for r in results(d))]
-            midway = [d for d in dirs if results(d) and not any(r.get("final") for r in results(d))]
-            return done and midway and len(done) < 3
+    def one_finished_one_midway():
+        dirs = trial_dirs(run_dir)
+        done = [d for d in dirs if any(r.get("final") for r in results(d))]
+        midway = [d for d in dirs if results(d) and not any(r.get("final") for r in results(d))]
+        return done and midway and len(done) < 3
 
-        wait_for(one_finished_one_midway, proc, what="a finished trial and one past its first epoch")
-        proc.send_signal(signal.SIGINT)
-        code, out = finish(proc)
-    finally:
-        if proc.poll() is None:
-            stop_tree(proc)
+    code, out = interrupt_when(start_sweep(tmp_path, raw), one_finished_one_midway,
+                               "a finished trial and one past its first epoch")
     assert code != 0, out
     finished = {d.name: (d / "result.json").read_text() for d in trial_dirs(run_dir)
                 if any(r.get("final") for r in results(d))}

@@ -58,3 +58,24 @@ def test_reference_fine_tune_writes_a_model_and_no_trial_files(tmp_path):
 def test_preparation_does_not_import_the_trial():
     code = "import sys, tis_ray.preparation; print('tis_ray.trial' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_each_model_reads_the_data_through_its_own_tokenizer(tmp_path):
+    from test_models import checkpoint
+
+    from tis_ray.data.tokenize import fingerprint_tokenizer
+    from tis_ray.models import load_tokenizer
+    from tis_ray.preparation import prepare_shared, tokenizer_key, trial_inputs
+    from tis_ray.spec import build_spec
+
+    other = checkpoint(tmp_path / "cased", ["entailment", "neutral", "contradiction"])
+    spec = build_spec(small_spec_dict(grid={"extra": {"model.name": ["tiny-albert", other]}}))
+    prepared = prepare_shared(spec, tmp_path / "run", gpus=0)
+    assert len(prepared["data_by_tokenizer"]) == 2  # tiny-albert's tokenizer and the checkpoint's own
+    for name in ("tiny-albert", other):  # each model's data was tokenized by that model's tokenizer
+        folder = next(tmp_path / "run" / f for k, f in prepared["data_by_tokenizer"].items()
+                      if k == tokenizer_key(name))
+        manifest = json.loads((folder / "data.json").read_text())
+        assert fingerprint_tokenizer(load_tokenizer(name)) in manifest["train"]
+    folders = {trial_inputs(prepared, spec, point, tmp_path / "run")["data"] for point in spec.grid_points()}
+    assert len(folders) == 2  # each trial reads the data of its own model

@@ -3,49 +3,17 @@ stopped here through its handle): a sweep end to end, Ctrl-C and --resume, expor
 and the bad inputs of remote storage. Nothing leaves 127.0.0.1."""
 
 import json
-import logging
-import signal
-import socket
 
 import numpy as np
 import pytest
 import yaml
 from conftest import small_spec_dict
-from pyarrow import fs as pafs
 
 from tis_ray.cli import main
 from tis_ray.errors import TisRayError
 from tis_ray.export import export_table
 from tis_ray.storage import Storage, join
 from tis_ray.sweep import check_visible_from_nodes
-
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per S3 request otherwise
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in CREDENTIALS.items():
-            patch.setenv(key, value)
-        port = free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        try:
-            endpoint = f"endpoint_override=127.0.0.1:{port}&scheme=http"
-            fs, _ = pafs.FileSystem.from_uri(f"s3://bucket?{endpoint}&allow_bucket_creation=true")
-            fs.create_dir("bucket")
-            yield f"s3://bucket/runs?{endpoint}"
-        finally:
-            server.stop()
 
 
 def write_spec(tmp_path, storage_path, name, **overrides):
@@ -94,7 +62,7 @@ def test_sweep_export_and_report_on_s3(s3, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_interrupted_s3_sweep_resumes_every_trial_once(s3, tmp_path):
-    from test_faults import finish, results_of, start_sweep, stop_tree, wait_for
+    from test_faults import finish, interrupt_when, results_of, start_sweep
 
     raw = small_spec_dict(name="s3resume", storage_path=s3, train={"epochs": 3},
                           data={"synthetic": {"n_train": 2400, "n_eval": 200, "hans_per_cell": 20}},
@@ -109,14 +77,7 @@ def test_interrupted_s3_sweep_resumes_every_trial_once(s3, tmp_path):
         return {t: storage.read_text(f"{t}/result.json") for t in trials()
                 if any(r.get("final") for r in results_of(storage, t))}
 
-    proc = start_sweep(tmp_path, raw)
-    try:
-        wait_for(lambda: 1 <= len(finished()) < 3, proc, what="a finished trial")
-        proc.send_signal(signal.SIGINT)
-        code, out = finish(proc)
-    finally:
-        if proc.poll() is None:
-            stop_tree(proc)
+    code, out = interrupt_when(start_sweep(tmp_path, raw), lambda: 1 <= len(finished()) < 3, "a finished trial")
     assert code != 0, out
     before = finished()
     code, out = finish(start_sweep(tmp_path, raw, "--resume"))

@@ -88,6 +88,15 @@ def test_rerun_without_resume_is_refused(finished_sweep, capsys):
     assert "exists: pass --resume" in capsys.readouterr().err
 
 
+def test_dry_run_of_a_prepared_run_shows_what_each_clustering_found(finished_sweep, capsys):
+    spec, run_dir, _ = finished_sweep
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    meta = json.loads(next((run_dir / "prepared" / "clusters").glob("*/meta.json")).read_text())
+    assert meta["n_clusters"] == 4 and meta["n_noise"] == 0 and sum(meta["size_histogram"].values()) == 4
+    assert "kmeans-n_clusters4-" in out and "4 clusters (largest " in out and "0.0% noise" in out
+
+
 def test_dry_run_lists_every_trial_and_the_shared_steps_without_running(tmp_path, capsys):
     import ray
 
@@ -106,3 +115,30 @@ def test_dry_run_lists_every_trial_and_the_shared_steps_without_running(tmp_path
     assert rows[0].split() == ["1", "1", "data_pct=0.1", "random", "model.freeze_base=false"]
     assert sum("round_robin" in row for row in rows) == 8
     assert not (tmp_path / "runs").exists() and not ray.is_initialized()
+
+
+def test_relative_paths_are_fixed_at_load_and_trials_find_them(tmp_path, monkeypatch):
+    import ray
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    from tis_ray.data import synthetic
+
+    for name, seed in (("train", 1), ("matched", 2)):
+        pairs = synthetic.generate_nli(300, seed=seed)
+        rows = [f"{p}\t{h}\t{y}" for p, h, y in zip(pairs["premise"], pairs["hypothesis"], pairs["label"], strict=True)]
+        (project / "data" / f"{name}.tsv").write_text("premise\thypothesis\tlabel\n" + "\n".join(rows) + "\n")
+    raw = small_spec_dict(name="rel", storage_path="runs", train={"epochs": 1},
+                          data={"source": "files", "train_file": "data/train.tsv", "matched_file": "data/matched.tsv",
+                                "hans": None}, eval_sets=["mnli_m"])
+    (project / "spec.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(project)  # the user's working directory; Tune's trials run in others
+    try:
+        assert main(["sweep", "spec.yaml", "--num-cpus", "2"]) == 0
+    finally:
+        ray.shutdown()
+    run_dir = project / "runs" / "rel"
+    resolved = yaml.safe_load((run_dir / "spec.resolved.yaml").read_text())
+    assert resolved["data"]["train_file"] == str(project / "data" / "train.tsv")
+    assert resolved["storage_path"] == str(project / "runs")
+    assert set(export_table(run_dir)["status"]) == {"completed"}

@@ -45,6 +45,10 @@ def absolute_path(value: str) -> str:
     return os.path.abspath(os.path.expanduser(value))
 
 
+# a local file or folder, made absolute where the spec is loaded (None: not given)
+LocalPath = Annotated[str | None, AfterValidator(lambda value: absolute_path(value) if value else value)]
+
+
 def looks_like_path(name: str) -> bool:
     """True for names meant as local paths ('/x', './x', '~/x', or anything that exists), not hub ids."""
     if name.startswith(("/", "./", "../", "~")):
@@ -97,21 +101,16 @@ class ColumnsSpec(_Strict):
 
 class DataSpec(_Strict):
     source: Literal["synthetic", "mnli_hub", "glue_dir", "files"] = "synthetic"
-    glue_dir: str | None = None  # folder with train.tsv, dev_matched.tsv, dev_mismatched.tsv
-    train_file: str | None = None  # source: files (CSV, TSV or JSONL)
-    matched_file: str | None = None
-    mismatched_file: str | None = None
+    glue_dir: LocalPath = None  # folder with train.tsv, dev_matched.tsv, dev_mismatched.tsv
+    train_file: LocalPath = None  # source: files (CSV, TSV or JSONL)
+    matched_file: LocalPath = None
+    mismatched_file: LocalPath = None
     columns: ColumnsSpec = ColumnsSpec()
     hans: str | None = "synthetic"  # synthetic, download (public HANS file, cached), a local path, or null
     synthetic: SyntheticSpec = SyntheticSpec()
     max_seq_length: int = 128  # longer pairs are truncated
     max_train_examples: int | None = None  # quick-test cap on the training set, before sampling
     max_eval_examples: int | None = None  # quick-test cap on each evaluation set
-
-    @field_validator("glue_dir", "train_file", "matched_file", "mismatched_file")
-    @classmethod
-    def _absolute(cls, value):
-        return absolute_path(value) if value else value
 
     @field_validator("hans")
     @classmethod
@@ -149,19 +148,14 @@ class TrainSpec(_Strict):
 class ClusteringSpec(_Strict):
     backend: Literal["auto", "cuml", "sklearn"] = "auto"  # auto: cuML when importable with a GPU
     embedding_model: str | None = None  # fine-tuned checkpoint to embed with; None: fine-tune one first
-    embeddings_path: str | None = None  # precomputed embeddings (a `tis-ray embed` folder) to cluster
+    embeddings_path: LocalPath = None  # precomputed embeddings (a `tis-ray embed` folder) to cluster
     embedding_epochs: int | None = None  # epochs of that preparation model (default: train.epochs)
     pooling: Literal["cls", "mean", "pooler"] = "cls"  # [CLS] last hidden state, as the original
     # precision of the embedding forward pass; fp32 keeps the original's vectors (bf16 is faster on a GPU but
     # moves each vector by ~1% of its length, ~0.24 at [CLS] norms near 28: more than DBSCAN's eps 0.2)
     embedding_precision: Literal["fp32", "fp16", "bf16"] = "fp32"
-    labels_path: str | None = None  # reuse saved cluster labels (a cluster output folder)
+    labels_path: LocalPath = None  # reuse saved cluster labels (a cluster output folder)
     normalize: Literal["none", "l2"] = "none"  # l2: unit-length [CLS] vectors first (cosine geometry)
-
-    @field_validator("embeddings_path", "labels_path")
-    @classmethod
-    def _absolute(cls, value):
-        return absolute_path(value) if value else value
 
     @field_validator("embedding_model")
     @classmethod

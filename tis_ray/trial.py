@@ -24,7 +24,7 @@ from transformers import TrainerCallback
 from tis_ray import evaluation
 from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
-from tis_ray.device import placement
+from tis_ray.device import placement, release_gpu_memory
 from tis_ray.inference import predict_ids
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
@@ -193,6 +193,8 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
         trained.model.save_pretrained(str(output_dir / "model"))
         tokenizer.save_pretrained(str(output_dir / "model"))
     write_json(output_dir / "metrics.json", {"final": final, "epochs": history})
+    del trained  # the model's GPU memory goes back before the next trial (a reused worker, a shared GPU)
+    release_gpu_memory()
     if report is not None:
         report(final)
     return final

@@ -39,7 +39,10 @@ class PairCollator:
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         keys = [k for k in (*INPUT_COLUMNS, "label") if k in features[0]]
-        return pad_batch({k: [f[k] for f in features] for k in keys}, self.pad_id)
+        batch = pad_batch({k: [f[k] for f in features] for k in keys}, self.pad_id)
+        if "row" in features[0]:  # training-set positions, for training-dynamics recording
+            batch["rows"] = torch.as_tensor([f["row"] for f in features], dtype=torch.long)
+        return batch
 
 
 def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:

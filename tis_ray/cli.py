@@ -1,4 +1,4 @@
-"""`tis-ray train|embed|cluster|sweep|export|report|doctor`: every mistake is one line on stderr and exit status 2."""
+"""`tis-ray train|embed|dynamics|cluster|sweep|export|report|doctor`: every mistake is one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
@@ -91,6 +91,26 @@ def cmd_embed(args) -> int:
                              model_name=args.model, fingerprint=data.train_fingerprint)
     print(f"embedded {manifest['rows']} x {manifest['dim']} ({manifest['rows_per_s']:.0f} rows/s on "
           f"{where.describe()}) -> {args.out}")
+    return 0
+
+
+def cmd_dynamics(args) -> int:
+    """Training dynamics of the spec's training set from one full-data fine-tune, outside a sweep."""
+    from tis_ray.data.prepare import prepare_data
+    from tis_ray.dynamics import load_dynamics
+    from tis_ray.io import new_output_dir, read_json
+    from tis_ray.models import load_tokenizer
+    from tis_ray.preparation import reference_run
+
+    spec = _spec(args)
+    out = Path(args.out)
+    with new_output_dir(out):
+        data = prepare_data(spec, out / "data", load_tokenizer(spec.model.name, spec.model.tokenizer))
+        reference_run(spec, out / "model", data, gpus=None, dynamics_out=out)
+    dynamics, manifest = load_dynamics(out), read_json(out / "manifest.json")
+    print(f"training dynamics of {len(dynamics)} examples over {dynamics.epochs} epochs "
+          f"(mean confidence {dynamics.confidence().mean():.3f}; recording took {manifest['record_seconds']:.1f} s) "
+          f"-> {out}; use it with dynamics.path: {out.resolve()}")
     return 0
 
 
@@ -237,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="forward pass precision on a GPU (fp32 keeps the original's vectors; bf16 is faster)")
     p.add_argument("--out", required=True, help="output folder (embeddings.npy + manifest.json)")
     p.set_defaults(func=cmd_embed)
+
+    p = with_spec(sub.add_parser("dynamics", help="training dynamics of the training set (data maps, EL2N, ...)"))
+    p.add_argument("--out", required=True, help="output folder (probs.npy, loss.npy, labels.npy, manifest.json)")
+    p.set_defaults(func=cmd_dynamics)
 
     p = sub.add_parser("cluster", help="cluster saved embeddings")
     p.add_argument("--embeddings", required=True, help="folder written by tis-ray embed")

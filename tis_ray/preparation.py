@@ -31,26 +31,56 @@ from tis_ray.clustering import (
 from tis_ray.data.loaders import load_data
 from tis_ray.data.prepare import PreparedData, prepare_data
 from tis_ray.device import placement, release_gpu_memory
+from tis_ray.dynamics import load_dynamics, save_dynamics
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.errors import TisRayError
 from tis_ray.io import read_json
 from tis_ray.models import load_encoder_model, load_tokenizer
-from tis_ray.samplers import sampler_key
+from tis_ray.samplers import sampler_from_entry, sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec
 from tis_ray.storage import Storage, join
 
 log = logging.getLogger(__name__)
 
 PREPARED = "prepared"  # RUN_DIR/prepared: everything trials share
+DYNAMICS = "dynamics"  # RUN_DIR/prepared/dynamics: the reference run's training dynamics
 REFERENCE_MODEL = "reference_model"  # RUN_DIR/prepared/reference_model: the full-data fine-tune
 
 
 def reference_spec(spec: SweepSpec) -> SweepSpec:
-    """Return the spec of the reference fine-tune: the sweep's model, unfrozen, for clustering.embedding_epochs."""
+    """Return the spec of the reference fine-tune: the sweep's model, unfrozen, for spec.reference_epochs()."""
     raw = spec.model_dump(mode="json")
     raw["model"]["freeze_base"] = False
-    raw["train"]["epochs"] = spec.clustering.embedding_epochs or spec.train.epochs
+    raw["train"]["epochs"] = spec.reference_epochs()
     return build_spec(raw, source="reference run")
+
+
+def reference_run(spec: SweepSpec, out: Path, data: PreparedData, gpus: float | None,
+                  dynamics_out: Path | None = None) -> str:
+    """Fine-tune the sweep's model once on the full training set into `out` (model + tokenizer, nothing else);
+    with `dynamics_out`, record every example's training dynamics on the way. Returns the model folder."""
+    from tis_ray.training import DynamicsRecorder, fit  # the Trainer stack: only when a fine-tune is needed
+
+    ref = reference_spec(spec)
+    seed = spec.dynamics.seed if spec.dynamics.seed is not None else spec.grid.seeds[0]
+    where = placement("reference fine-tune", gpus, spec.train.precision)
+    log.info("fine-tuning the reference model %s on all %d training examples for %d epochs (%s)%s",
+             ref.model.name, len(data.train), ref.train.epochs, where.describe(),
+             ", recording training dynamics" if dynamics_out else "")
+    tokenizer = load_tokenizer(ref.model.name, ref.model.tokenizer)
+    recorder = DynamicsRecorder(len(data.train), ref.train.epochs) if dynamics_out else None
+    trained = fit(ref, data.train, seed=seed, tokenizer=tokenizer, placement=where, recorder=recorder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    trained.model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    if recorder is not None:
+        save_dynamics(recorder.result(), dynamics_out, fingerprint=data.train_fingerprint, model=ref.model.name,
+                      seed=seed, seconds=recorder.seconds)
+    log.info("reference model: %.1f s of training -> %s", trained.seconds, out)
+    return str(out)
 
 
 def reference_model_path(spec: SweepSpec, root: Path, data: PreparedData, gpus: float | None) -> str:
@@ -60,21 +90,23 @@ def reference_model_path(spec: SweepSpec, root: Path, data: PreparedData, gpus: 
     out = root / REFERENCE_MODEL
     if (out / "config.json").is_file():
         return str(out)
-    from tis_ray.training import fit  # the Trainer stack: only a sweep that needs a fine-tune imports it
+    return reference_run(spec, out, data, gpus)
 
-    ref = reference_spec(spec)
-    where = placement("reference fine-tune", gpus, spec.train.precision)
-    log.info("fine-tuning the reference model %s on all %d training examples for %d epochs (%s)",
-             ref.model.name, len(data.train), ref.train.epochs, where.describe())
-    tokenizer = load_tokenizer(ref.model.name, ref.model.tokenizer)
-    trained = fit(ref, data.train, seed=spec.grid.seeds[0], tokenizer=tokenizer, placement=where)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{REFERENCE_MODEL}."))
-    trained.model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    log.info("reference model: %.1f s of training -> %s", trained.seconds, out)
+
+def prepare_dynamics(spec: SweepSpec, root: Path, data: PreparedData, gpus: float | None) -> str | None:
+    """Return the folder of the reference run's training dynamics when a sampler needs them (recorded once,
+    by the same run that gives the embedding model), else None."""
+    if not spec.needs_dynamics():
+        return None
+    out = root / DYNAMICS
+    if spec.dynamics.path:  # copied into the run directory: trials on other nodes read it there
+        load_dynamics(spec.dynamics.path, data.train_fingerprint)  # refuses another dataset's
+        shutil.copytree(spec.dynamics.path, out, dirs_exist_ok=True)
+        return str(out)
+    try:
+        load_dynamics(out, data.train_fingerprint)
+    except TisRayError:
+        reference_run(spec, root / REFERENCE_MODEL, data, gpus, dynamics_out=out)
     return str(out)
 
 
@@ -181,6 +213,8 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         log.info("prepared data: %d training examples, eval sets %s, %d tokenizer(s)", len(data.train),
                  ", ".join(data.eval_sets), len(shared.folders))
         try:
+            sweep_data = shared.for_model(spec.model.name, spec.model.tokenizer)
+            dynamics = prepare_dynamics(spec, root, sweep_data, gpus)  # before embeddings: one reference run
             clusters = prepare_clusterings(spec, root, shared, gpus)
         finally:
             release_gpu_memory()
@@ -190,7 +224,8 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         def relative(folders: dict[str, str]) -> dict[str, str]:
             return {key: os.path.relpath(folder, local_run) for key, folder in folders.items()}
 
-        return {"data_by_tokenizer": relative(shared.folders), "clusters_by_sampler": relative(clusters)}
+        return {"data_by_tokenizer": relative(shared.folders), "clusters_by_sampler": relative(clusters),
+                "dynamics": relative({"d": dynamics})["d"] if dynamics else None}
 
 
 def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,
@@ -202,5 +237,7 @@ def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,
     data = prepared["data_by_tokenizer"][tokenizer_key(trial.model.name, trial.model.tokenizer)]
     clusters = prepared["clusters_by_sampler"].get(sampler_key(point.sampler))
     data_root = storage.fetch(f"{PREPARED}/data")  # every tokenization with its shared token cache
+    dynamics = prepared.get("dynamics") if sampler_from_entry(point.sampler).needs_dynamics else None
     return {"data": str(data_root / Path(data).name),
-            "clusters": str(storage.fetch(clusters)) if clusters else None}
+            "clusters": str(storage.fetch(clusters)) if clusters else None,
+            "dynamics": str(storage.fetch(dynamics)) if dynamics else None}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tis_ray.dynamics import Dynamics
 from tis_ray.errors import SamplingError, SpecError
 from tis_ray.io import load_npy
 
@@ -24,12 +25,14 @@ NOISE = -1  # DBSCAN's label for points in no cluster
 
 @dataclass(frozen=True)
 class SamplingPool:
-    """What samplers choose from: class labels, and for cluster samplers the cluster of each example and
-    its distance to that cluster's center (None for algorithms without centers)."""
+    """What samplers choose from: class labels; for cluster samplers the cluster of each example and its
+    distance to that cluster's center (None for algorithms without centers); for dynamics samplers the
+    reference run's training dynamics."""
 
     labels: np.ndarray
     clusters: np.ndarray | None = None
     distances: np.ndarray | None = None
+    dynamics: Dynamics | None = None  # the reference run's training dynamics, for dynamics samplers
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -113,6 +116,7 @@ class Sampler:
     name = ""
     modes: tuple[str, ...] = ()
     algorithm: str | None = None  # clustering algorithm a cluster sampler needs, None for the others
+    needs_dynamics = False  # True for samplers that rank examples by the reference run's training dynamics
 
     def validate(self) -> Sampler:
         """Check the stored parameters; raises SpecError naming the parameter. Returns self."""
@@ -319,8 +323,118 @@ class IndicesSampler(Sampler):
         return indices
 
 
+def _ranked(score: np.ndarray, rng: np.random.Generator, descending: bool) -> np.ndarray:
+    """Indices by score (descending or ascending), ties broken by a seeded random order."""
+    score = np.asarray(score, dtype=np.float64)
+    return np.lexsort((rng.random(len(score)), -score if descending else score))
+
+
+class _DynamicsSampler(Sampler):
+    needs_dynamics = True
+
+    def _dynamics(self, pool: SamplingPool) -> Dynamics:
+        if pool.dynamics is None:
+            raise SamplingError(f"sampler '{self.name}' needs training dynamics, and none were recorded")
+        if len(pool.dynamics) != len(pool):
+            raise SamplingError(f"training dynamics of {len(pool.dynamics)} examples for a training set of "
+                                f"{len(pool)}: they belong to another dataset")
+        return pool.dynamics
+
+    def _select(self, pool, budget, rng):
+        return _ranked(self.score(self._dynamics(pool)), rng, self.descending)[:budget]
+
+
+class CartographySampler(_DynamicsSampler):
+    """A Dataset Cartography region (Swayamdipta et al., 2020) of the reference run's data map.
+
+    region: ambiguous (most variable gold-label probability first), hard (least confident first; "hard to
+    learn"), easy (most confident first; "easy to learn").
+    """
+
+    name = "cartography"
+    regions = ("ambiguous", "hard", "easy")
+
+    def __init__(self, *, region: str = "ambiguous"):
+        self.region = region
+
+    def validate(self):
+        if self.region not in self.regions:
+            raise SpecError(f"sampler 'cartography': unknown region {self.region!r}; known: {', '.join(self.regions)}")
+        return self
+
+    @property
+    def descending(self) -> bool:
+        return self.region != "hard"
+
+    def score(self, dynamics: Dynamics) -> np.ndarray:
+        return dynamics.variability() if self.region == "ambiguous" else dynamics.confidence()
+
+
+class EL2NSampler(_DynamicsSampler):
+    """Highest EL2N score at `epoch` first (Paul et al., 2021), after leaving out the `drop_hardest` fraction
+    of the very highest scores (likely label noise)."""
+
+    name = "el2n"
+
+    def __init__(self, *, epoch: int = 1, drop_hardest: float = 0.0):
+        self.epoch, self.drop_hardest = epoch, drop_hardest
+
+    def validate(self):
+        if not isinstance(self.epoch, int) or isinstance(self.epoch, bool) or self.epoch < 1:
+            raise SpecError(f"sampler 'el2n': epoch must be an integer >= 1 (1 = after the first epoch), got {self.epoch!r}")
+        if not isinstance(self.drop_hardest, int | float) or not 0 <= self.drop_hardest < 1:
+            raise SpecError(f"sampler 'el2n': drop_hardest must be in [0, 1), got {self.drop_hardest!r}")
+        return self
+
+    def _select(self, pool, budget, rng):
+        dynamics = self._dynamics(pool)
+        if self.epoch > dynamics.epochs:
+            raise SamplingError(f"sampler 'el2n': epoch {self.epoch}, but the reference run recorded "
+                                f"{dynamics.epochs} epochs")
+        order = _ranked(dynamics.el2n(self.epoch), rng, descending=True)
+        dropped = int(np.floor(self.drop_hardest * len(order)))
+        if budget > len(order) - dropped:
+            raise SamplingError(f"budget {budget} is more than the {len(order) - dropped} examples left after "
+                                f"dropping the hardest {dropped}")
+        return order[dropped: dropped + budget]
+
+
+class ForgettingSampler(_DynamicsSampler):
+    """Most forgotten first (Toneva et al., 2019): forgetting events across the reference run's epochs;
+    examples never learned count as forgotten the most."""
+
+    name = "forgetting"
+    descending = True
+
+    def score(self, dynamics: Dynamics) -> np.ndarray:
+        return dynamics.forgetting()
+
+
+class LossSampler(_DynamicsSampler):
+    """The baseline the others must beat: highest (or lowest) training loss, averaged over the epochs."""
+
+    name = "loss"
+    orders = ("high", "low")
+
+    def __init__(self, *, order: str = "high"):
+        self.order = order
+
+    def validate(self):
+        if self.order not in self.orders:
+            raise SpecError(f"sampler 'loss': unknown order {self.order!r}; known: {', '.join(self.orders)}")
+        return self
+
+    @property
+    def descending(self) -> bool:
+        return self.order == "high"
+
+    def score(self, dynamics: Dynamics) -> np.ndarray:
+        return dynamics.loss.mean(axis=0)
+
+
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
-    cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler, IndicesSampler)
+    cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler, IndicesSampler,
+                              CartographySampler, EL2NSampler, ForgettingSampler, LossSampler)
 }
 
 

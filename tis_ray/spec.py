@@ -166,6 +166,13 @@ class ClusteringSpec(_Strict):
 EXTRA_AXIS_SECTIONS = ("model.", "train.")  # what a trial may vary; everything else is prepared once per sweep
 
 
+class DynamicsSpec(_Strict):
+    # Training dynamics, recorded once by the reference run (the full-data fine-tune) for dynamics samplers
+    epochs: int | None = None  # epochs of the reference run (default: clustering.embedding_epochs, train.epochs)
+    seed: int | None = None  # its seed (default: the grid's first seed)
+    path: LocalPath = None  # recorded earlier (a `tis-ray dynamics` folder) instead of recording now
+
+
 def _fraction(value: float) -> float:
     if not 0 < value <= 1:
         raise ValueError(f"data_pct must be in (0, 1] (0.1 means 10%), got {value}")
@@ -301,6 +308,7 @@ class SweepSpec(_Strict):
     train: TrainSpec = TrainSpec()
     eval_sets: list[Literal["mnli_m", "mnli_mm", "hans"]] = ["mnli_m", "mnli_mm", "hans"]
     clustering: ClusteringSpec = ClusteringSpec()
+    dynamics: DynamicsSpec = DynamicsSpec()
     grid: GridSpec = GridSpec(data_pct=[1.0])
     resources: ResourcesSpec = ResourcesSpec()
 
@@ -356,6 +364,23 @@ class SweepSpec(_Strict):
                        "n_examples": None if point.n_examples is None else [point.n_examples],
                        "extra": {k: [v] for k, v in point.overrides.items()}}
         return build_spec(raw, source="tis-ray train")
+
+    def reference_epochs(self) -> int:
+        """Return the epochs of the reference run (the one full-data fine-tune that embeddings and dynamics use)."""
+        return self.dynamics.epochs or self.clustering.embedding_epochs or self.train.epochs
+
+    def needs_dynamics(self) -> bool:
+        """True when a sampler of the grid ranks examples by the reference run's training dynamics."""
+        return any(sampler_from_entry(entry).needs_dynamics for entry in self.grid.samplers)
+
+    @model_validator(mode="after")
+    def _dynamics_epochs(self):
+        for entry in self.grid.samplers:
+            epoch = entry.get("epoch") if entry["type"] == "el2n" else None
+            if isinstance(epoch, int) and not self.dynamics.path and epoch > self.reference_epochs():
+                raise ValueError(f"sampler el2n: epoch {epoch} does not exist: the reference run records "
+                                 f"{self.reference_epochs()} epochs (dynamics.epochs)")
+        return self
 
     def clusterings(self) -> dict[str, dict[str, Any]]:
         """Return {sampler key: {'algorithm': ..., **params}} for each cluster sampler of the grid."""

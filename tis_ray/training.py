@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 import transformers
 from datasets import Dataset
 from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from tis_ray.batching import LengthBucketSampler, PairCollator
 from tis_ray.device import Placement
+from tis_ray.dynamics import Dynamics
+from tis_ray.errors import TisRayError
 from tis_ray.models import freeze_base, load_model, model_label_ids
 from tis_ray.spec import SweepSpec
 
@@ -89,12 +92,52 @@ def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: 
     )
 
 
-class BucketTrainer(Trainer):
-    """The HF Trainer with length-bucketed batches in random order when the spec groups by length."""
+class DynamicsRecorder(TrainerCallback):
+    """Fills [epochs, n] arrays from the training batches; `BucketTrainer.compute_loss` hands it each batch."""
 
-    def __init__(self, *args, group_by_length: bool, **kwargs):
+    def __init__(self, n_examples: int, epochs: int, n_classes: int = 3):
+        self.probs = np.full((epochs, n_examples, n_classes), np.nan, dtype=np.float32)
+        self.loss = np.full((epochs, n_examples), np.nan, dtype=np.float32)
+        self.labels = np.full(n_examples, -1, dtype=np.int64)
+        self.epoch, self.seconds = 0, 0.0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.epoch = int(round(state.epoch or 0))
+
+    def record(self, rows: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Store one batch's softmax and per-example loss at the rows of the training set it holds."""
+        start = time.perf_counter()
+        with torch.no_grad():
+            logp = torch.log_softmax(logits.detach().float(), dim=-1)
+            loss = -logp.gather(1, labels[:, None]).squeeze(1)
+            rows_np = rows.cpu().numpy()
+            self.probs[self.epoch, rows_np] = logp.exp().cpu().numpy()
+            self.loss[self.epoch, rows_np] = loss.cpu().numpy()
+            self.labels[rows_np] = labels.cpu().numpy()
+        self.seconds += time.perf_counter() - start
+
+    def result(self) -> Dynamics:
+        """Return the recorded dynamics; every example must have been seen in every epoch."""
+        if np.isnan(self.loss).any():
+            missing = int(np.isnan(self.loss).any(axis=0).sum())
+            raise TisRayError(f"training dynamics: {missing} examples were not seen in every epoch")
+        return Dynamics(self.probs, self.loss, self.labels)
+
+
+class BucketTrainer(Trainer):
+    """The HF Trainer with length-bucketed batches in random order when the spec groups by length, handing
+    each training batch's logits to a DynamicsRecorder when one is given."""
+
+    def __init__(self, *args, group_by_length: bool, recorder: DynamicsRecorder | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.group_by_length = group_by_length
+        self.group_by_length, self.recorder = group_by_length, recorder
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        rows = inputs.pop("rows", None)
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if rows is not None and self.recorder is not None and model.training:
+            self.recorder.record(rows, outputs.logits, inputs["labels"])
+        return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -105,13 +148,14 @@ class BucketTrainer(Trainer):
 
 def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement: Placement,
         callbacks: Sequence[TrainerCallback] = (), checkpoint_dir: str | Path | None = None,
-        resume_from: str | Path | None = None) -> FitResult:
+        resume_from: str | Path | None = None, recorder: DynamicsRecorder | None = None) -> FitResult:
     """Fine-tune `spec.model` on the tokenized `train_set` for `spec.train.epochs`; returns the FitResult.
 
     `checkpoint_dir`: write an epoch checkpoint there after every epoch (callbacks' `on_save` sees each one).
     `resume_from`: a checkpoint written so; training continues after its epoch with the model, optimizer,
-    scheduler and RNG states it holds, so the result equals an uninterrupted run's. With `train.epochs: 0`
-    the model is returned as built (evaluate-only runs).
+    scheduler and RNG states it holds, so the result equals an uninterrupted run's. `recorder`: record every
+    example's softmax and loss from the training forward passes (row i = example i of `train_set`). With
+    `train.epochs: 0` the model is returned as built (evaluate-only runs).
     """
     transformers.set_seed(seed)
     transformers.logging.set_verbosity_error()
@@ -119,11 +163,14 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
     if spec.train.epochs == 0:
         return FitResult(model.to(placement.device), placement, 0.0, len(train_set), 0)
     train_set = labels_in_model_order(train_set, model)
+    if recorder is not None:
+        train_set = train_set.add_column("row", np.arange(len(train_set)))
+        callbacks = [*callbacks, recorder]
     with tempfile.TemporaryDirectory(prefix="tis_ray_hf_") as scratch:
         args = training_arguments(spec, Path(checkpoint_dir or scratch), seed, placement, checkpoints=bool(checkpoint_dir))
         trainer = BucketTrainer(model=model, args=args, train_dataset=train_set,
                                 data_collator=PairCollator(tokenizer.pad_token_id), callbacks=list(callbacks),
-                                group_by_length=spec.train.group_by_length)
+                                group_by_length=spec.train.group_by_length, recorder=recorder)
         trainer.remove_callback(PrinterCallback)  # its end-of-training dict duplicates the callers' metrics
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tis_ray import evaluation
 from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
 from tis_ray.device import placement, release_gpu_memory
+from tis_ray.dynamics import load_dynamics
 from tis_ray.inference import predict_ids
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
@@ -49,12 +51,15 @@ class EpochCheckpoints(TrainerCallback):
         self.on_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
-def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None) -> tuple[np.ndarray, SamplingPool]:
-    """Return the sorted subset indices of a grid point, and the pool (labels, clusters) they came from."""
+def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None,
+                  dynamics_dir: str | None = None) -> tuple[np.ndarray, SamplingPool]:
+    """Return the sorted subset indices of a grid point, and the pool (labels, clusters, dynamics) they came from."""
     pool = SamplingPool(labels=data.train_labels)
     if clusters_dir:
         clusters = load_clusters(clusters_dir, expected_rows=len(pool), fingerprint=data.train_fingerprint)
         pool = SamplingPool(data.train_labels, clusters.labels_, clusters.distances_)
+    if dynamics_dir:
+        pool = replace(pool, dynamics=load_dynamics(dynamics_dir, data.train_fingerprint))
     sampler = sampler_from_entry(point.sampler)
     return sampler.select(pool, point.subset_size(len(pool)), point.seed), pool
 
@@ -148,7 +153,7 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
 
     prepared = config["prepared"]
     data = open_prepared(prepared["data"])
-    indices, pool = select_subset(point, data, prepared.get("clusters"))
+    indices, pool = select_subset(point, data, prepared.get("clusters"), prepared.get("dynamics"))
     record = _write_subset(output_dir, point, indices, pool, data.train_fingerprint)
     tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
     fields = {**point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],

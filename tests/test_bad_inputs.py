@@ -50,6 +50,15 @@ def embeddings_dir(tmp_path, fingerprint):
     return str(folder)
 
 
+def dynamics_dir(tmp_path):
+    from tis_ray.dynamics import Dynamics, save_dynamics
+
+    probs = np.full((2, 1200, 3), 1 / 3, dtype=np.float32)
+    save_dynamics(Dynamics(probs, np.ones((2, 1200), dtype=np.float32), np.zeros(1200, dtype=np.int64)),
+                  tmp_path / "dyn", fingerprint="0123456789abcdef", model="m", seed=0, seconds=0.0)
+    return str(tmp_path / "dyn")
+
+
 def train(tmp, spec, *extra):
     return ["train", spec, "--out", str(tmp / "runs" / "train_out"), *extra]
 
@@ -94,6 +103,22 @@ CASES = {
         r"the k-distance knee suggests eps ~ "),
     "extra axis over data": (lambda t: ["sweep", spec_file(t, grid={"extra": {"data.max_seq_length": [64, 128]}})],
                              r"grid\.extra: 'data\.max_seq_length': extra axes vary model\.\* and train\.\* fields"),
+    "data-map region that does not exist": (
+        lambda t: ["sweep", spec_file(t, grid={"samplers": [{"type": "cartography", "region": "middle"}]})],
+        r"grid\.samplers: sampler 'cartography': unknown region 'middle'; known: ambiguous, hard, easy"),
+    "EL2N epoch that does not exist": (
+        lambda t: ["sweep", spec_file(t, grid={"samplers": [{"type": "el2n", "epoch": 9}]})],
+        r"sampler el2n: epoch 9 does not exist: the reference run records 3 epochs"),
+    "drop_hardest outside [0, 1)": (
+        lambda t: ["sweep", spec_file(t, grid={"samplers": [{"type": "el2n", "drop_hardest": 1.0}]})],
+        r"sampler 'el2n': drop_hardest must be in \[0, 1\), got 1\.0"),
+    "dynamics sampler without dynamics": (
+        lambda t: train(t, spec_file(t, dynamics={"path": str(t / "runs" / "old")}), "--sampler", "forgetting",
+                        "--data-pct", "0.5"),
+        r"runs/old: no manifest\.json: not a training-dynamics folder"),
+    "dynamics of another dataset": (
+        lambda t: train(t, spec_file(t, dynamics={"path": dynamics_dir(t)}), "--sampler", "loss", "--data-pct", "0.5"),
+        r"training dynamics belong to dataset 0123456789abcdef, not to this training set"),
     "two exclusive modes": (lambda t: ["sweep", spec_file(t, grid={"data_pct": [0.1], "samplers": [
         {"type": "kmeans", "mode": "num_clusters", "clusters_to_take": 2}]})],
         r"mode num_clusters picks its own subset size and excludes grid\.data_pct"),

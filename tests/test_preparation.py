@@ -79,3 +79,38 @@ def test_each_model_reads_the_data_through_its_own_tokenizer(tmp_path):
         assert fingerprint_tokenizer(load_tokenizer(name)) in manifest["train"]
     folders = {trial_inputs(prepared, spec, point, tmp_path / "run")["data"] for point in spec.grid_points()}
     assert len(folders) == 2  # each trial reads the data of its own model
+
+
+def test_dynamics_are_recorded_once_from_the_training_passes(tmp_path, monkeypatch):
+    from transformers import AlbertForSequenceClassification
+
+    import tis_ray.training
+    from tis_ray.dynamics import load_dynamics
+    from tis_ray.preparation import prepare_shared, trial_inputs
+    from tis_ray.spec import build_spec
+    from tis_ray.trial import run_trial
+
+    spec = build_spec(small_spec_dict(train={"epochs": 1}, clustering={"embedding_epochs": 1},
+                                      dynamics={"epochs": 2}, grid={"data_pct": [0.25], "samplers": [
+                                          {"type": "cartography", "region": "ambiguous"}, {"type": "el2n", "epoch": 2},
+                                          {"type": "kmeans", "n_clusters": 4}]}))
+    fits, forwards = [], []
+    real_fit, real_forward = tis_ray.training.fit, AlbertForSequenceClassification.forward
+    monkeypatch.setattr(tis_ray.training, "fit", lambda *a, **k: fits.append(k) or real_fit(*a, **k))
+    monkeypatch.setattr(AlbertForSequenceClassification, "forward",
+                        lambda self, *a, **k: forwards.append(self.training) or real_forward(self, *a, **k))
+    prepared = prepare_shared(spec, tmp_path / "run", gpus=0)
+    # one reference run serves both dynamics samplers and the kmeans embeddings
+    assert len(fits) == 1 and fits[0]["recorder"] is not None
+    assert prepared["dynamics"] == "prepared/dynamics"
+    dynamics = load_dynamics(tmp_path / "run" / prepared["dynamics"])
+    assert dynamics.probs.shape == (2, 1200, 3) and not np.isnan(dynamics.probs).any()
+    np.testing.assert_allclose(dynamics.probs.sum(axis=2), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(dynamics.loss, -np.log(dynamics.gold_prob()), rtol=1e-4)
+    # recorded from the training forward passes: 2 epochs x 38 batches of 32, no extra pass in train mode
+    assert sum(forwards) == 2 * 38
+    for point in spec.grid_points()[:2]:
+        inputs = trial_inputs(prepared, spec, point, tmp_path / "run")
+        final = run_trial({"spec": spec.model_dump(mode="json"), "point": point.model_dump(), "gpus": 0,
+                           "prepared": inputs}, tmp_path / point.sampler["type"])
+        assert final["n_train"] == 300 and final["sampler"] == point.sampler["type"]

@@ -103,3 +103,35 @@ def test_report_files_figures_and_partial_sweep(table, tmp_path):
     for name in ("mean_std", "paired_vs_random", "epochs", "seed_1", "seed_2", "seed_3"):
         assert (tmp_path / "report" / "tables" / f"{name}.md").is_file()
         assert (tmp_path / "report" / "tables" / f"{name}.csv").is_file()
+
+
+def test_data_maps_of_the_reference_run_and_of_each_dynamics_subset(tmp_path):
+    import json
+
+    from tis_ray.dynamics import Dynamics, save_dynamics
+    from tis_ray.report import data_map_regions
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([1.0, 1.0, 1.0], size=(3, 300)).astype(np.float32)
+    labels = rng.integers(0, 3, 300)
+    dynamics = Dynamics(probs, rng.random((3, 300)).astype(np.float32), labels)
+    save_dynamics(dynamics, tmp_path / "prepared" / "dynamics", fingerprint="f", model="m", seed=0, seconds=0.0)
+    subset = np.sort(np.argsort(-dynamics.variability())[:60])  # the 60 most variable: all ambiguous
+    point = {"seed": 1, "data_pct": 0.2, "n_examples": None, "sampler": {"type": "cartography"}, "overrides": {}}
+    trial = tmp_path / "t_00000"
+    trial.mkdir()
+    (trial / "params.json").write_text(json.dumps({"point": point}))
+    (trial / "result.json").write_text(json.dumps({"epoch": 1, "final": 1, "mnli_m/acc": 0.5, "n_train": 60,
+                                                   **HANS}) + "\n")
+    np.save(trial / "subset_indices.npy", subset, allow_pickle=False)
+    text = build_report(tmp_path, tmp_path / "report").read_text()
+    assert "## Data map of the reference run" in text
+    regions = data_map_regions(dynamics)
+    assert [int(m.sum()) for m in regions.values()] == [100, 100, 100]  # a third of 300 each
+    assert int(regions["ambiguous"][subset].sum()) == 60
+    expected_row = (f"| cartography |      1 |  60 |          60 |     {int(regions['hard'][subset].sum()):2d} |"
+                    f"     {int(regions['easy'][subset].sum()):2d} |")
+    assert expected_row in text, text
+    for name in ("data_map", "data_map_cartography"):
+        image = np.asarray(Image.open(tmp_path / "report" / "figures" / f"{name}.png").convert("L"))
+        assert image.shape[0] > 300 and image.std() > 10  # drawn, not blank

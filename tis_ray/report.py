@@ -7,7 +7,9 @@ at the same budget and seed stands out from seed noise.
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 from pathlib import Path
 
 import matplotlib
@@ -324,6 +326,90 @@ def clustering_section(run_dir: str, out: Path) -> list[str]:
             "its k-distance curve (see the plot).", "", text, "", f"([{link}]({link}))", "", *figures, ""]
 
 
+REGION_FRACTION = 1 / 3  # a data-map region: the top third of its ranking
+
+
+def data_map_regions(dynamics) -> dict[str, np.ndarray]:
+    """Return boolean masks of the three data-map regions: the third most variable (ambiguous), least
+    confident (hard to learn) and most confident (easy to learn) examples."""
+    n = len(dynamics)
+    k = max(1, round(REGION_FRACTION * n))
+    confidence, variability = dynamics.confidence(), dynamics.variability()
+    masks = {}
+    for region, order in (("ambiguous", np.argsort(-variability, kind="stable")),
+                          ("hard", np.argsort(confidence, kind="stable")),
+                          ("easy", np.argsort(-confidence, kind="stable"))):
+        mask = np.zeros(n, dtype=bool)
+        mask[order[:k]] = True
+        masks[region] = mask
+    return masks
+
+
+def figure_data_map(dynamics, path: Path, title: str, highlight: np.ndarray | None = None,
+                    max_points: int = 20_000) -> Path:
+    """Confidence vs variability of every example (a sample past `max_points`), coloured by correctness,
+    the regions named; `highlight`: indices of a subset drawn on top."""
+    confidence, variability, correctness = dynamics.confidence(), dynamics.variability(), dynamics.correctness()
+    rows = np.arange(len(dynamics))
+    if len(rows) > max_points:
+        rows = np.sort(np.random.default_rng(0).choice(rows, max_points, replace=False))
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    points = ax.scatter(variability[rows], confidence[rows], c=correctness[rows], cmap="viridis", s=6,
+                        alpha=0.35 if highlight is not None else 0.7, vmin=0, vmax=1)
+    fig.colorbar(points, ax=ax, label="correctness (fraction of epochs right)")
+    if highlight is not None:
+        ax.scatter(variability[highlight], confidence[highlight], s=10, facecolors="none", edgecolors="tab:red",
+                   linewidths=0.7, label=f"subset ({len(highlight)} examples)")
+        ax.legend(loc="lower right", fontsize=8)
+    for text, (x, y) in (("easy to learn", (0.02, 0.95)), ("hard to learn", (0.02, 0.03)),
+                         ("ambiguous", (0.62, 0.5))):
+        ax.text(x, y, text, transform=ax.transAxes, fontsize=10, weight="bold", color="tab:gray")
+    ax.set_xlabel("variability (std of the gold-label probability over epochs)")
+    ax.set_ylabel("confidence (mean gold-label probability)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def data_map_section(run_dir: str, done: pd.DataFrame, out: Path) -> list[str]:
+    """Return the report lines of the reference run's data map and of each dynamics sampler's subset on it."""
+    from tis_ray.dynamics import load_dynamics
+
+    storage = Storage(run_dir)
+    if not storage.exists("prepared/dynamics/manifest.json"):
+        return []
+    dynamics = load_dynamics(storage.fetch("prepared/dynamics"))
+    regions = data_map_regions(dynamics)
+    lines = ["## Data map of the reference run", "",
+             f"Training dynamics of {len(dynamics):,} examples over {dynamics.epochs} epochs (Swayamdipta et al., "
+             "2020): confidence = mean gold-label probability, variability = its standard deviation, colour = "
+             "fraction of epochs right. Regions below are the third most variable (ambiguous), least confident "
+             "(hard to learn) and most confident (easy to learn) examples.", "",
+             f"![data map](figures/{figure_data_map(dynamics, out / 'figures' / 'data_map.png', 'Data map').name})",
+             ""]
+    rows = []
+    dynamic_settings = done[done["sampler"].isin(["cartography", "el2n", "forgetting", "loss"])]
+    for setting, part in dynamic_settings.groupby("setting"):
+        first = part.sort_values(["budget", "seed"]).iloc[0]
+        indices_file = f"{first['trial_id']}/subset_indices.npy"
+        if not storage.exists(indices_file):
+            continue
+        indices = np.load(io.BytesIO(storage.read_bytes(indices_file)), allow_pickle=False)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", setting).strip("_")
+        figure = figure_data_map(dynamics, out / "figures" / f"data_map_{name}.png",
+                                 f"{setting}, seed {first['seed']:.0f}", highlight=indices)
+        lines += [f"![{setting}](figures/{figure.name})", ""]
+        rows.append({"setting": setting, "seed": int(first["seed"]), "n": len(indices),
+                     **{region: int(mask[indices].sum()) for region, mask in regions.items()}})
+    if rows:
+        table = pd.DataFrame(rows).set_index("setting")
+        text = table.to_markdown()
+        link = _write(out, "data_map_regions", table, text)
+        lines += ["Examples of each subset (smallest budget, first seed) in each region:", "", text, "",
+                  f"([{link}]({link}))", ""]
+    return lines
+
+
 def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
     write_via(out / "tables" / f"{name}.csv", table.to_csv)
     write_text(out / "tables" / f"{name}.md", text + "\n")
@@ -389,6 +475,7 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
 
     if not is_table(source):
         lines += clustering_section(source, out)
+        lines += data_map_section(source, done, out)
 
     lines += ["## Notes", "", HANS_NOTE, ""]
 

@@ -111,8 +111,7 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
     clusterings = sorted({clustering_key(params) for params in spec.clusterings().values()})
     if clusterings and not spec.clustering.labels_path:
         source = (spec.clustering.embeddings_path or spec.clustering.embedding_model
-                  or f"{spec.model.name} fine-tuned for {spec.clustering.embedding_epochs or spec.train.epochs} "
-                     "epochs on the full training set")
+                  or f"{spec.model.name} fine-tuned for {spec.reference_epochs()} epochs on the full training set")
         lines.append(f"  embeddings from {source}; {_count(len(clusterings), 'clustering')}: "
                      f"{', '.join(clusterings)}")
         for key in clusterings:  # a run directory that was prepared already: say what each clustering found
@@ -121,6 +120,10 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
                 lines.append(f"    {key}: {describe_summary(read_json(meta))}")
     elif clusterings:
         lines.append(f"  cluster labels from {spec.clustering.labels_path}")
+    if spec.needs_dynamics():
+        source = spec.dynamics.path or (f"{spec.model.name} fine-tuned once on the full training set, recording "
+                                        f"{spec.reference_epochs()} epochs from its own forward passes")
+        lines.append(f"  training dynamics from {source}")
     if not trials:
         return "\n".join(lines)
     lines.append(f"{'trial':>5}  {'seed':>6}  {'budget':<16}  sampler")

@@ -114,3 +114,21 @@ def test_dynamics_are_recorded_once_from_the_training_passes(tmp_path, monkeypat
         final = run_trial({"spec": spec.model_dump(mode="json"), "point": point.model_dump(), "gpus": 0,
                            "prepared": inputs}, tmp_path / point.sampler["type"])
         assert final["n_train"] == 300 and final["sampler"] == point.sampler["type"]
+
+
+def test_tis_ray_dynamics_records_a_folder_a_spec_can_reuse(tmp_path, capsys):
+    from tis_ray.dynamics import load_dynamics
+
+    spec = spec_file(tmp_path, dynamics={"epochs": 2})
+    assert main(["dynamics", spec, "--out", str(tmp_path / "dyn")]) == 0
+    assert "training dynamics of 1200 examples over 2 epochs" in capsys.readouterr().out
+    dynamics = load_dynamics(tmp_path / "dyn")
+    assert dynamics.probs.shape == (2, 1200, 3) and (tmp_path / "dyn" / "model" / "config.json").is_file()
+    reuse = spec_file(tmp_path, dynamics={"path": str(tmp_path / "dyn")})
+    assert main(["train", reuse, "--sampler", "cartography", "--sampler-param", "region=hard", "--data-pct", "0.1",
+                 "--out", str(tmp_path / "t")]) == 0
+    subset = np.load(tmp_path / "t" / "subset_indices.npy", allow_pickle=False)
+    confidence = dynamics.confidence()
+    rest = np.setdiff1d(np.arange(1200), subset)
+    assert len(subset) == 120 and confidence[subset].max() <= confidence[rest].min()  # the least confident tenth
+    assert not (tmp_path / "t" / "prepared" / "reference_model").exists()  # nothing was trained again

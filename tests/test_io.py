@@ -40,3 +40,21 @@ def test_new_output_dir_removes_only_a_folder_it_created(tmp_path):
             raise RuntimeError("bad input found late")
     assert not fresh.exists()
     assert (existing / "old.json").read_text() == "{}"
+
+
+def test_a_folder_is_written_whole_or_not_at_all(tmp_path):
+    from tis_ray.io import folder_written_whole
+
+    target = tmp_path / "entry"
+    with pytest.raises(RuntimeError), folder_written_whole(target) as tmp:
+        (tmp / "half").write_text("x")
+        raise RuntimeError("writer died")
+    assert not target.exists() and not list(tmp_path.iterdir())  # no half entry, no temporary left
+    with folder_written_whole(target) as tmp:
+        (tmp / "a").write_text("first")
+    with folder_written_whole(target) as tmp:  # someone else wrote it first: theirs stays
+        (tmp / "a").write_text("second")
+    assert (target / "a").read_text() == "first" and len(list(tmp_path.iterdir())) == 1
+    with folder_written_whole(target, replace=True) as tmp:
+        (tmp / "a").write_text("third")
+    assert (target / "a").read_text() == "third" and len(list(tmp_path.iterdir())) == 1

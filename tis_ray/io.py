@@ -91,6 +91,30 @@ def _json_default(value: Any) -> Any:
 
 
 @contextmanager
+def folder_written_whole(target: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `target` to fill; when the block ends it is renamed to `target` whole.
+
+    If `target` exists by then (another process wrote the same entry first), the new copy is dropped, or with
+    `replace` it takes the old one's place. If the block fails, the temporary folder is removed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield tmp
+        if replace:
+            shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if replace or not target.is_dir():
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
 def new_output_dir(path: str | Path) -> Iterator[Path]:
     """Yield `path` as an output folder; if it did not exist and the block fails, remove it again.
 

@@ -34,7 +34,7 @@ from tis_ray.device import placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics, save_dynamics
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.errors import TisRayError
-from tis_ray.io import read_json
+from tis_ray.io import folder_written_whole, read_json
 from tis_ray.models import load_encoder_model, load_tokenizer
 from tis_ray.samplers import sampler_from_entry, sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec
@@ -70,12 +70,9 @@ def reference_run(spec: SweepSpec, out: Path, data: PreparedData, gpus: float | 
     tokenizer = load_tokenizer(ref.model.name, ref.model.tokenizer)
     recorder = DynamicsRecorder(len(data.train), ref.train.epochs) if dynamics_out else None
     trained = fit(ref, data.train, seed=seed, tokenizer=tokenizer, placement=where, recorder=recorder)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    trained.model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with folder_written_whole(out, replace=True) as tmp:
+        trained.model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
     if recorder is not None:
         save_dynamics(recorder.result(), dynamics_out, fingerprint=data.train_fingerprint, model=ref.model.name,
                       seed=seed, seconds=recorder.seconds)
@@ -221,11 +218,12 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         if not storage.local:
             log.info("uploading the prepared data to %s", join(storage.location, PREPARED))
             storage.upload(root, PREPARED)
-        def relative(folders: dict[str, str]) -> dict[str, str]:
-            return {key: os.path.relpath(folder, local_run) for key, folder in folders.items()}
+        def relative(folder: str) -> str:
+            return os.path.relpath(folder, local_run)
 
-        return {"data_by_tokenizer": relative(shared.folders), "clusters_by_sampler": relative(clusters),
-                "dynamics": relative({"d": dynamics})["d"] if dynamics else None}
+        return {"data_by_tokenizer": {key: relative(f) for key, f in shared.folders.items()},
+                "clusters_by_sampler": {key: relative(f) for key, f in clusters.items()},
+                "dynamics": relative(dynamics) if dynamics else None}
 
 
 def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,

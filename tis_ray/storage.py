@@ -12,8 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pyarrow import fs as pafs
 
 from tis_ray.errors import TisRayError
-from tis_ray.io import write_json, write_text
+from tis_ray.io import folder_written_whole, new_output_dir, write_json, write_text
 
 MANIFESTS = ("data.json", "meta.json", "manifest.json")  # small files whose bytes go into a folder's cache key
 
@@ -124,15 +122,16 @@ class Storage:
     def removed_on_failure(self) -> Iterator[Storage]:
         """Yield this folder for writing; if it did not exist and the block fails, remove it again, so a run
         stopped by bad input leaves nothing behind and never touches an older one."""
-        created = not self.exists()
         if self.local:
-            os.makedirs(self.root, exist_ok=True)
+            with new_output_dir(self.root) as folder:
+                folder.mkdir(parents=True, exist_ok=True)
+                yield self
+            return
+        created = not self.exists()
         try:
             yield self
         except BaseException:
-            if created and self.local:
-                shutil.rmtree(self.root, ignore_errors=True)
-            elif created:
+            if created:
                 self.delete("")
             raise
 
@@ -164,12 +163,7 @@ class Storage:
 
         target = cache_dir() / "storage" / digest.hexdigest()[:24]
         if not target.is_dir():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".fetch."))
-            pafs.copy_files(self.path(rel), str(tmp), source_filesystem=self.fs,
-                            destination_filesystem=pafs.LocalFileSystem())
-            try:
-                tmp.rename(target)
-            except OSError:  # another trial on this node fetched it first
-                shutil.rmtree(tmp, ignore_errors=True)
+            with folder_written_whole(target) as tmp:  # another trial on this node may fetch it first: fine
+                pafs.copy_files(self.path(rel), str(tmp), source_filesystem=self.fs,
+                                destination_filesystem=pafs.LocalFileSystem())
         return target

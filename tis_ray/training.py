@@ -33,12 +33,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FitResult:
-    """A trained model, where it trained, and the wall time of training (callbacks included)."""
+    """A trained model, the wall time of training (callbacks included) and the epochs trained."""
 
     model: PreTrainedModel
-    placement: Placement
     seconds: float
-    n_examples: int
     epochs: int
 
 
@@ -161,7 +159,7 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
     transformers.logging.set_verbosity_error()
     model = build_model(spec, seed, len(tokenizer))
     if spec.train.epochs == 0:
-        return FitResult(model.to(placement.device), placement, 0.0, len(train_set), 0)
+        return FitResult(model.to(placement.device), 0.0, 0)
     train_set = labels_in_model_order(train_set, model)
     if recorder is not None:
         train_set = train_set.add_column("row", np.arange(len(train_set)))
@@ -175,4 +173,4 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = time.perf_counter() - start
-    return FitResult(trainer.model, placement, seconds, len(train_set), spec.train.epochs)
+    return FitResult(trainer.model, seconds, spec.train.epochs)

@@ -13,7 +13,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +53,11 @@ class EpochCheckpoints(TrainerCallback):
 def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None,
                   dynamics_dir: str | None = None) -> tuple[np.ndarray, SamplingPool]:
     """Return the sorted subset indices of a grid point, and the pool (labels, clusters, dynamics) they came from."""
-    pool = SamplingPool(labels=data.train_labels)
-    if clusters_dir:
-        clusters = load_clusters(clusters_dir, expected_rows=len(pool), fingerprint=data.train_fingerprint)
-        pool = SamplingPool(data.train_labels, clusters.labels_, clusters.distances_)
-    if dynamics_dir:
-        pool = replace(pool, dynamics=load_dynamics(dynamics_dir, data.train_fingerprint))
+    n = len(data.train_labels)
+    clusters = load_clusters(clusters_dir, expected_rows=n, fingerprint=data.train_fingerprint) if clusters_dir else None
+    pool = SamplingPool(data.train_labels, clusters.labels_ if clusters else None,
+                        clusters.distances_ if clusters else None,
+                        load_dynamics(dynamics_dir, data.train_fingerprint) if dynamics_dir else None)
     sampler = sampler_from_entry(point.sampler)
     return sampler.select(pool, point.subset_size(len(pool)), point.seed), pool
 

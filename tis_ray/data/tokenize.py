@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, load_from_disk
+
+from tis_ray.io import folder_written_whole
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,8 @@ def tokenize_cached(dataset: Dataset, tokenizer, max_length: int, cache_root: st
         log.debug("tokenization cache hit: %s", target)
         return load_from_disk(str(target))
     tokenized = tokenize(dataset, tokenizer, max_length)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{key}."))
-    tokenized.save_to_disk(str(tmp))
-    try:
-        tmp.rename(target)
-    except OSError:  # another process saved the same entry first
-        shutil.rmtree(tmp, ignore_errors=True)
+    with folder_written_whole(target) as tmp:  # another process may save the same entry first: fine
+        tokenized.save_to_disk(str(tmp))
     log.info("tokenized %d rows -> %s", len(dataset), target)
     return load_from_disk(str(target))
 

@@ -37,14 +37,14 @@ from tis_ray.spec import build_spec
 from tis_ray.training import BucketTrainer
 
 
-def _args(scratch: str, steps: int, precision: str, strategy: str) -> TrainingArguments:
-    return TrainingArguments(output_dir=scratch, max_steps=steps, per_device_train_batch_size=32, learning_rate=2e-5,
+def _args(scratch: str, steps: int, precision: str, strategy: str, batch: int = 32) -> TrainingArguments:
+    return TrainingArguments(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-5,
                              seed=0, data_seed=0, report_to="none", save_strategy="no", disable_tqdm=True,
                              use_cpu=not torch.cuda.is_available(), fp16=precision == "fp16",
                              bf16=precision == "bf16", train_sampling_strategy=strategy, remove_unused_columns=False)
 
 
-def original_approach(raw, model_path: str, steps: int, precision: str) -> float:
+def original_approach(raw, model_path: str, steps: int, precision: str, batch: int = 32) -> float:
     """Return training examples/s the way the original scripts trained: pad to 128, tokenize in the trial."""
     tokenizer = load_tokenizer(model_path)
     start = time.perf_counter()
@@ -53,30 +53,30 @@ def original_approach(raw, model_path: str, steps: int, precision: str) -> float
     train = Dataset.from_dict({**enc, "labels": list(raw["label"])})
     prep = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(model=load_model(model_path), args=_args(scratch, steps, precision, "random"),
+        trainer = Trainer(model=load_model(model_path), args=_args(scratch, steps, precision, "random", batch),
                           train_dataset=train, data_collator=default_data_collator)
         start = time.perf_counter()
         trainer.train()
-    return _throughput(steps, time.perf_counter() - start, prep, len(raw))
+    return _throughput(steps, time.perf_counter() - start, prep, len(raw), batch)
 
 
-def tis_ray_loop(prepared: Path, model_path: str, steps: int, precision: str) -> float:
+def tis_ray_loop(prepared: Path, model_path: str, steps: int, precision: str, batch: int = 32) -> float:
     """Return training examples/s of the tis_ray trial's training loop on the cached, tokenized data."""
     tokenizer = load_tokenizer(model_path)
     start = time.perf_counter()
     train = open_prepared(prepared).train  # what a sweep's trial does before training
     prep = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = BucketTrainer(model=load_model(model_path), args=_args(scratch, steps, precision, "random"),
+        trainer = BucketTrainer(model=load_model(model_path), args=_args(scratch, steps, precision, "random", batch),
                                 train_dataset=train, data_collator=PairCollator(tokenizer.pad_token_id),
                                 group_by_length=True)
         start = time.perf_counter()
         trainer.train()
-    return _throughput(steps, time.perf_counter() - start, prep, len(train))
+    return _throughput(steps, time.perf_counter() - start, prep, len(train), batch)
 
 
-def _throughput(steps: int, train_seconds: float, prep_seconds: float, n_train: int) -> float:
-    examples = steps * 32
+def _throughput(steps: int, train_seconds: float, prep_seconds: float, n_train: int, batch: int = 32) -> float:
+    examples = steps * batch
     return examples / (train_seconds + prep_seconds * examples / n_train)
 
 

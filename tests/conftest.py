@@ -94,3 +94,29 @@ def trial_config(prepared_root, raw_spec: dict, **point) -> dict:
     prepared = prepare_shared(spec, prepared_root, gpus=0)
     return {"spec": raw_spec, "point": grid_point.model_dump(), "gpus": 0, "num_threads": 2,
             "prepared": trial_inputs(prepared, spec, grid_point, prepared_root)}
+
+
+class Calls:
+    """Counts the expensive preparation steps: reference fine-tunes and embedding passes."""
+
+    def __init__(self, monkeypatch):
+        from tis_ray import preparation
+
+        self.fits = self.embeds = 0
+        real_run, real_embed = preparation.reference_run, preparation.embed_dataset
+
+        def run(*args, **kwargs):
+            self.fits += 1
+            return real_run(*args, **kwargs)
+
+        def embed(*args, **kwargs):
+            self.embeds += 1
+            return real_embed(*args, **kwargs)
+
+        monkeypatch.setattr(preparation, "reference_run", run)
+        monkeypatch.setattr(preparation, "embed_dataset", embed)
+
+
+# the one line of a DBSCAN clustering left all noise, with the plot it names as group 1
+NOISE_STOP = (r"DBSCAN \(eps=1e-09, min_samples=50\) leaves 100\.0% of 1200 points as noise, so no trial was started: "
+              r"the k-distance knee suggests eps ~ \S+ \((\S+k_distance\.png[^)\s]*)\)")

@@ -96,11 +96,6 @@ CASES = {
                           r"data\.train_file: no such file or folder: /\S+/nope\.tsv"),
     "unreachable Ray address": (lambda t: ["sweep", spec_file(t), "--address", "127.0.0.1:9"],
                                 r"cannot reach a Ray cluster at 127\.0\.0\.1:9"),
-    "DBSCAN leaving >= 95% noise": (
-        lambda t: train(t, spec_file(t, clustering={"embedding_epochs": 1}), "--sampler", "dbscan",
-                        "--data-pct", "0.5", "--sampler-param", "eps=1.0e-9"),
-        r"DBSCAN \(eps=1e-09, min_samples=50\) leaves 100\.0% of 1200 points as noise, so no trial was started: "
-        r"the k-distance knee suggests eps ~ "),
     "extra axis over data": (lambda t: ["sweep", spec_file(t, grid={"extra": {"data.max_seq_length": [64, 128]}})],
                              r"grid\.extra: 'data\.max_seq_length': extra axes vary model\.\* and train\.\* fields"),
     "data-map region that does not exist": (

@@ -48,14 +48,17 @@ def test_save_load_roundtrip_without_pickle_and_refusals(tmp_path):
 
 
 def test_backend_selection(monkeypatch):
-    monkeypatch.setattr(clustering, "cuml_available", lambda: False)
+    monkeypatch.setattr(clustering, "cuml_status", lambda: (False, None))
     assert resolve_backend("auto") == "sklearn"
     assert resolve_backend("sklearn") == "sklearn"
-    with pytest.raises(TisRayError, match="cuML/CuPy are not importable"):
+    with pytest.raises(TisRayError, match="cuml asked for, but cuML not installed or no GPU"):
         resolve_backend("cuml")
     with pytest.raises(TisRayError, match="unknown clustering backend"):
         resolve_backend("gpu")
-    monkeypatch.setattr(clustering, "cuml_available", lambda: True)
+    monkeypatch.setattr(clustering, "cuml_status", lambda: (False, "ImportError: libcuml++.so"))
+    with pytest.raises(TisRayError, match="cuML is installed but does not import: ImportError: libcuml"):
+        resolve_backend("cuml")
+    monkeypatch.setattr(clustering, "cuml_status", lambda: (True, None))
     assert resolve_backend("auto") == "cuml"
 
 
@@ -106,5 +109,5 @@ def test_mostly_noise_stops_with_the_knee_eps(tmp_path):
     assert meta["noise_fraction"] == 1.0 and (tmp_path / "k_distance.png").is_file()
     with pytest.raises(TisRayError, match=r"leaves 100\.0% of 180 points as noise, so no trial was started: the "
                                           r"k-distance knee suggests eps ~ [0-9.]+"):
-        check_noise(meta, tmp_path)
-    check_noise({**meta, "noise_fraction": 0.94}, tmp_path)  # below 95%: fine
+        check_noise(meta, tmp_path / "k_distance.png")
+    check_noise({**meta, "noise_fraction": 0.94}, tmp_path / "k_distance.png")  # below 95%: fine

@@ -50,3 +50,37 @@ def test_this_cpu_machine_says_which_cpu_backends_run(capsys):
     out = capsys.readouterr().out
     assert "will run   trials on cpu, fp32; clustering on scikit-learn (CPU)" in out
     assert "ok         no problems found" in out and "torch      2.13.0" in out
+
+
+def test_cuda13_floor_driver_and_capability():
+    v100 = GpuFacts("13.0", 1, (7, 0), "Tesla V100-SXM2-16GB")
+    found = problems(Environment(python="3.12.3", torch="2.13.0+cu130", gpu=v100, driver="580.65.06",
+                                 gpus=[{"name": "Tesla V100-SXM2-16GB", "memory_gib": 16, "capability": "7.0"}]))
+    assert len(found) == 1 and found[0].startswith("GPU 0 (Tesla V100-SXM2-16GB): torch's CUDA 13.0 needs compute "
+                                                   "capability >= 7.5 (this GPU: 7.0")
+    old = problems(env(driver="550.54.15"))
+    assert old == ["NVIDIA driver 550.54.15 is older than R580, which torch's CUDA 13.0 and cuml-cu13 need: update "
+                   "the driver (an AMI with R580+), or use a CUDA 12 torch with tis-ray[gpu-cu12]"]
+    assert problems(env(driver="580.65.06")) == []
+    assert "driver     NVIDIA 580.65.06" in render(env(driver="580.65.06"), [])
+
+
+def test_a_broken_cuml_install_is_reported_not_hidden(monkeypatch, caplog, tmp_path):
+    from tis_ray.clustering import cuml_status, resolve_backend
+
+    broken = env(cuml=("26.10.0", 13), cupy=("14.2.0", 13), cuml_error="ImportError: libcuml++.so: cannot open")
+    found = problems(broken)
+    assert found == ["cuML / CuPy are installed but do not import (ImportError: libcuml++.so: cannot open): "
+                     "clustering would run on the CPU; reinstall the extra that matches torch's CUDA (tis-ray[gpu] "
+                     "for CUDA 13)"]
+    assert "clustering on scikit-learn (CPU)" in render(broken, found)
+    assert cuml_status() == (False, None)  # not installed here: the CPU backend, quietly
+    # a RAPIDS install whose shared library is missing: the package is there, its import fails
+    (tmp_path / "cuml").mkdir()
+    (tmp_path / "cuml" / "__init__.py").write_text("raise ImportError('libcuml++.so: cannot open shared object file')")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    usable, error = cuml_status()
+    assert not usable and error == "ImportError: libcuml++.so: cannot open shared object file"
+    with caplog.at_level("WARNING", logger="tis_ray.clustering"):
+        assert resolve_backend("auto") == "sklearn"
+    assert "cuML is installed but does not import: ImportError" in caplog.text

@@ -9,10 +9,12 @@ import torch
 from conftest import small_spec_dict, trial_config
 from sklearn.metrics import adjusted_rand_score
 
-from tis_ray.clustering import fit_clusters
+from tis_ray.clustering import cuml_status, fit_clusters
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (make gpu-check)")]
+# cuML rows run only where cuML imports: a GPU machine without a package index measures the torch side only
+needs_cuml = pytest.mark.skipif(not cuml_status()[0], reason=f"cuML not usable here ({cuml_status()[1] or 'not installed'})")
 
 
 def blobs(n_per=200, dim=16, k=5, seed=0):
@@ -22,6 +24,7 @@ def blobs(n_per=200, dim=16, k=5, seed=0):
     return x, np.repeat(np.arange(k), n_per)
 
 
+@needs_cuml
 def test_cuml_kmeans_and_dbscan_agree_with_sklearn_on_separated_blobs():
     x, truth = blobs()
     for params in ({"algorithm": "kmeans", "n_clusters": 5}, {"algorithm": "dbscan", "eps": 3.0, "min_samples": 5}):
@@ -32,6 +35,7 @@ def test_cuml_kmeans_and_dbscan_agree_with_sklearn_on_separated_blobs():
         assert adjusted_rand_score(cpu.labels_, gpu.labels_) >= 0.99, params
 
 
+@needs_cuml
 def test_cuml_kmeans_inertia_within_one_percent_on_embedding_shaped_rows():
     # 20,000 x 768 rows shaped like [CLS] vectors: norms in the tens, 64 loose groups
     rng = np.random.default_rng(1)
@@ -73,3 +77,18 @@ def test_tiny_albert_trial_in_half_precision(tmp_path, precision):
     final = run_trial(config, tmp_path / "trial")
     assert (final["device"], final["precision"]) == ("cuda", precision)
     assert final["mnli_m/acc"] > 0.5 and final["epoch"] == 2
+
+
+def test_a_fractional_trial_stays_within_its_share_of_the_gpu(tmp_path):
+    from tis_ray.trial import run_trial
+
+    raw = small_spec_dict(train={"epochs": 1})
+    config = {**trial_config(tmp_path / "prepared", raw, seed=1, data_pct=0.5), "gpus": 0.25}
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        final = run_trial(config, tmp_path / "trial")
+        assert final["device"] == "cuda"
+        assert torch.cuda.max_memory_reserved() <= torch.cuda.get_device_properties(0).total_memory * 0.25
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)  # the cap is per process: later tests get the card back

@@ -58,3 +58,26 @@ def test_a_folder_is_written_whole_or_not_at_all(tmp_path):
     with folder_written_whole(target, replace=True) as tmp:
         (tmp / "a").write_text("third")
     assert (target / "a").read_text() == "third" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_files_and_folders_are_created_with_the_users_umask(tmp_path):
+    import os
+
+    import numpy as np
+
+    from tis_ray.io import folder_written_whole, save_npy, write_json, write_via
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        save_npy(tmp_path / "i.npy", np.arange(3))
+        write_via(tmp_path / "t.csv", lambda tmp: open(tmp, "w").write("x\n"))
+        with folder_written_whole(tmp_path / "folder") as tmp:
+            (tmp / "f").write_text("x")
+        modes = {name: (tmp_path / name).stat().st_mode & 0o777 for name in ("m.json", "i.npy", "t.csv", "folder")}
+        assert modes == {"m.json": 0o644, "i.npy": 0o644, "t.csv": 0o644, "folder": 0o755}
+        os.umask(0o077)  # a private umask stays private
+        write_json(tmp_path / "private.json", {})
+        assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

@@ -3,11 +3,12 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import small_spec_dict
+from conftest import NOISE_STOP, Calls, small_spec_dict
 
 from tis_ray.cli import main
 
@@ -31,6 +32,9 @@ def test_train_on_explicit_indices_records_them_as_such(tmp_path):
     assert subset["sampler"] == {"type": "indices", "path": str(tmp_path / "subset.npy")}
     assert final["sampler"] == "indices" and final["n_train"] == 5
     assert np.load(out / "subset_indices.npy", allow_pickle=False).tolist() == [3, 7, 9, 41, 500]
+    # the file travels with the preparation: trials on other nodes read the run directory's copy
+    copies = list((out / "prepared" / "indices").glob("subset-*.npy"))
+    assert len(copies) == 1 and copies[0].read_bytes() == (tmp_path / "subset.npy").read_bytes()
 
 
 def test_indices_exclude_a_sampler_and_must_fit_the_training_set(tmp_path, capsys):
@@ -49,7 +53,7 @@ def test_reference_fine_tune_writes_a_model_and_no_trial_files(tmp_path):
                  "--sampler-param", "n_clusters=4", "--cluster-only", "--out", str(out)]) == 0
     reference = out / "prepared" / "reference_model"
     assert {p.name for p in reference.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json",
-                                                      "tokenizer_config.json"}
+                                                      "tokenizer_config.json", "step.json"}
     for name in ("subset.json", "subset_indices.npy", "metrics.json", "hans_predictions.txt"):
         assert not list(out.rglob(name)), name  # --cluster-only stops before the trial; the reference run wrote none
     assert (out / "prepared" / "embeddings" / "embeddings.npy").is_file()
@@ -132,3 +136,45 @@ def test_tis_ray_dynamics_records_a_folder_a_spec_can_reuse(tmp_path, capsys):
     rest = np.setdiff1d(np.arange(1200), subset)
     assert len(subset) == 120 and confidence[subset].max() <= confidence[rest].min()  # the least confident tenth
     assert not (tmp_path / "t" / "prepared" / "reference_model").exists()  # nothing was trained again
+
+
+def test_noise_stop_keeps_the_finished_steps_and_a_rerun_reuses_them(tmp_path, capsys, monkeypatch):
+    import re
+
+    calls = Calls(monkeypatch)
+    spec, out = spec_file(tmp_path, clustering={"embedding_epochs": 1}), tmp_path / "out"
+    argv = ["train", spec, "--sampler", "dbscan", "--data-pct", "0.5", "--out", str(out), "--cluster-only"]
+    assert main([*argv, "--sampler-param", "eps=1.0e-9"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tis-ray: error:")]
+    assert len(errors) == 1 and (plot := re.search(NOISE_STOP, errors[0]))
+    assert Path(plot.group(1)).is_file()  # the plot the message names is there to look at
+    assert (calls.fits, calls.embeds) == (1, 1)
+    for step in ("reference_model", "embeddings"):
+        assert (out / "prepared" / step / "step.json").is_file(), step
+    # another eps: a new clustering, the same embeddings and reference model, computed neither again
+    assert main([*argv, "--sampler-param", "eps=2.0e-9"]) == 2
+    assert (calls.fits, calls.embeds) == (1, 1)
+    assert len(list((out / "prepared" / "clusters").iterdir())) == 2
+    # the reference run's settings changed: its key differs, so it (and the embeddings) are computed again
+    assert main([*argv, "--sampler-param", "eps=2.0e-9", "--set", "train.learning_rate=1e-4"]) == 2
+    assert (calls.fits, calls.embeds) == (2, 2)
+
+
+def test_bad_input_before_any_work_still_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    spec = spec_file(tmp_path, data={"source": "files", "train_file": str(tmp_path / "t.tsv"),
+                                     "matched_file": str(tmp_path / "t.tsv"), "hans": None})
+    (tmp_path / "t.tsv").write_text("premise\thypothesis\tlabel\na\tb\tmaybe\n")
+    assert main(["train", spec, "--out", str(out)]) == 2
+    assert "unknown label 'maybe'" in capsys.readouterr().err and not out.exists()
+
+
+def test_centroid_modes_without_distances_are_refused_at_validation(tmp_path, capsys):
+    np.save(tmp_path / "labels.npy", np.arange(1200) % 4, allow_pickle=False)  # bare labels, no distances
+    for mode, needs in (("centroid", "distances.npy"), ("centroid_overall", "centroid_nearest.npy")):
+        assert main(["train", spec_file(tmp_path), "--sampler", "kmeans", "--sampler-param", f"mode={mode}",
+                     "--n-examples", "4", "--cluster-input-path", str(tmp_path / "labels.npy"),
+                     "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert f"sampler kmeans mode {mode} needs {needs} beside the cluster labels" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()

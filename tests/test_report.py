@@ -135,3 +135,31 @@ def test_data_maps_of_the_reference_run_and_of_each_dynamics_subset(tmp_path):
     for name in ("data_map", "data_map_cartography"):
         image = np.asarray(Image.open(tmp_path / "report" / "figures" / f"{name}.png").convert("L"))
         assert image.shape[0] > 300 and image.std() > 10  # drawn, not blank
+
+
+def test_the_baseline_is_a_setting_and_ambiguity_is_one_line(table):
+    from tis_ray.errors import TisRayError
+    from tis_ray.report import baseline_sampler
+
+    done = final_rows(table)
+    done = done[done["status"] == "completed"].copy()
+    done["sampler_params"] = "{}"
+    plain = done[done["sampler"] == "random"]
+    nested = plain.assign(sampler_params='{"nested": true}', setting="random(nested=True)",
+                          trial_id=plain["trial_id"] + "n")
+    both = pd.concat([done, nested])
+    # an exact setting wins: the plain arm is the baseline, the nested one is compared with it (same numbers)
+    assert baseline_sampler(both) == "random"
+    paired = paired_vs_random(both)
+    assert set(paired["setting"]) == {"kmeans(n_clusters=4)", "random(nested=True)"}
+    assert (paired[paired["setting"] == "random(nested=True)"]["mean"] == 0).all()
+    # two random settings and none plain: the type alone does not say which
+    unnested = plain.assign(sampler_params='{"nested": false}', setting="random(nested=False)")
+    two = pd.concat([done[done["sampler"] != "random"], nested, unnested])
+    with pytest.raises(TisRayError, match=r"report baseline 'random' matches 2 samplers \(random\(nested=False\), "
+                                          r"random\(nested=True\)\): name one"):
+        paired_vs_random(two)
+    assert set(paired_vs_random(two, baseline="random(nested=True)")["setting"]) == {"kmeans(n_clusters=4)",
+                                                                                      "random(nested=False)"}
+    only_nested = pd.concat([done[done["sampler"] != "random"], nested])
+    assert baseline_sampler(only_nested) == "random(nested=True)"  # one random setting: the type names it

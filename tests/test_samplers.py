@@ -126,3 +126,88 @@ def test_a_sampler_that_selects_nothing_is_an_error():
 
     with pytest.raises(SamplingError, match="sampler 'empty' selected no training examples"):
         Empty().select(SamplingPool(labels=np.zeros(10, dtype=np.int64)), 5, seed=0)
+
+
+# The original's rules (prajjwal1/generalize_lm_nli@e84ab5a, core/clustering.py), worked out by hand on
+# clusters of unequal size with DBSCAN noise: cluster 0 has 3 members, 1 has 1, 2 has 4, noise (-1) has 2.
+ORIG = np.array([2, 0, -1, 2, 1, 0, 2, -1, 0, 2])
+ORIG_POOL = SamplingPool(labels=np.zeros(10, dtype=np.int64), clusters=ORIG)
+MEMBERS = {0: [1, 5, 8], 1: [4], 2: [0, 3, 6, 9], -1: [2, 7]}
+
+
+@pytest.mark.parametrize("budget,taken", [
+    (4, [0]),        # 3 < 4 takes cluster 0; 3 + 1 = 4 is not < 4 (strict), so the walk ends at cluster 1
+    (5, [0, 1]),     # 3 < 5, 4 < 5; 8 >= 5 ends it: 4 examples, under the budget
+    (8, [0, 1]),     # 3 + 1 + 4 = 8 lands exactly on the budget: cluster 2 is not taken
+    (9, [0, 1, 2]),  # 8 < 9; noise comes last and 10 >= 9
+    (10, [0, 1, 2]),
+])
+def test_whole_clusters_under_budget_as_the_original(budget, taken):
+    expected = sorted(i for k in taken for i in MEMBERS[k])
+    for noise in ("exclude", "cluster"):
+        sampler = get_sampler("dbscan", mode="whole_clusters", noise=noise)
+        picked = sampler.select(ORIG_POOL, budget, seed=0)
+        assert picked.tolist() == expected
+        assert np.array_equal(picked, sampler.select(ORIG_POOL, budget, seed=99))  # seed-independent
+        record = sampler.selection_record(ORIG_POOL, picked)
+        assert record["clusters_taken"] == taken and "get_cluster_indices_by_pct" in record["rule"]
+
+
+def test_whole_clusters_reach_noise_last_and_only_when_allowed():
+    kmeans_like = SamplingPool(labels=np.zeros(10, dtype=np.int64), clusters=np.where(ORIG < 0, 3, ORIG))
+    # noise as one cluster (the original's set order puts -1 after 0, 1, 2): taken after them, like cluster 3
+    with_noise = get_sampler("dbscan", mode="whole_clusters", noise="cluster")
+    assert with_noise.select(ORIG_POOL, 10, seed=0).tolist() == [0, 1, 3, 4, 5, 6, 8, 9]
+    assert np.array_equal(get_sampler("kmeans", mode="whole_clusters").select(kmeans_like, 10, seed=0),
+                          with_noise.select(ORIG_POOL, 10, seed=0))
+    with pytest.raises(SamplingError, match=r"first cluster in label order \(0\) holds 3 examples"):
+        with_noise.select(ORIG_POOL, 3, seed=0)
+
+
+def test_num_clusters_in_label_order_takes_clusters_0_to_k_minus_1():
+    two = get_sampler("dbscan", mode="num_clusters", clusters_to_take=2, noise="cluster")
+    assert two.select(ORIG_POOL, None, seed=5).tolist() == [1, 4, 5, 8]  # clusters 0 and 1, every seed
+    assert two.select(ORIG_POOL, None, seed=6).tolist() == [1, 4, 5, 8]
+    # noise is the last "cluster": only a request for all 4 groups reaches it, and only when noise allows it
+    assert get_sampler("dbscan", mode="num_clusters", clusters_to_take=4, noise="cluster").select(
+        ORIG_POOL, None, seed=0).tolist() == list(range(10))
+    with pytest.raises(SamplingError, match="clusters_to_take=4 but the clustering has only 3 clusters"):
+        get_sampler("dbscan", mode="num_clusters", clusters_to_take=4).select(ORIG_POOL, None, seed=0)
+    # cluster_order random: today's seeded choice, an extension
+    shuffled = get_sampler("dbscan", mode="num_clusters", clusters_to_take=2, cluster_order="random")
+    subsets = {tuple(shuffled.select(ORIG_POOL, None, seed=s).tolist()) for s in range(20)}
+    assert len(subsets) > 1 and all(set(ORIG[list(sub)]) <= {0, 1, 2} for sub in subsets)
+    with pytest.raises(SpecError, match="cluster_order goes with mode num_clusters"):
+        get_sampler("kmeans", mode="proportional", cluster_order="random")
+
+
+def test_centroid_overall_keeps_duplicates_as_the_original():
+    # centers 0 and 2 are both nearest to example 6 (a far-off example of cluster 2 sits between them)
+    nearest = np.array([6, 4, 6])
+    pool = SamplingPool(labels=np.zeros(10, dtype=np.int64), clusters=np.where(ORIG < 0, 0, ORIG),
+                        centroid_nearest=nearest)
+    sampler = get_sampler("kmeans", mode="centroid_overall", n_clusters=3)
+    picked = sampler.select(pool, 3, seed=0)
+    assert picked.tolist() == [4, 6, 6]  # 3 rows, 2 distinct examples: the original's Subset trained on both
+    assert sampler.selection_record(pool, picked)["n_distinct"] == 2
+    assert set(sampler.select(pool, 2, seed=1)) <= {4, 6}
+    with pytest.raises(SamplingError, match="more than the 3 centers"):
+        sampler.select(pool, 4, seed=0)
+    with pytest.raises(SamplingError, match="centroid_nearest.npy"):
+        sampler.select(ORIG_POOL, 2, seed=0)
+
+
+def test_centroid_mode_without_distances_is_one_line():
+    with pytest.raises(SamplingError, match="needs each example's distance to its center"):
+        get_sampler("kmeans", mode="centroid").select(SamplingPool(labels=np.zeros(10, dtype=int), clusters=CLUSTERS),
+                                                     3, seed=0)
+
+
+def test_nearest_to_centers_matches_a_brute_force_argmin():
+    from tis_ray.clustering import fit_clusters
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(c, 0.3, size=(40, 4)) for c in (0.0, 3.0, 6.0)]).astype(np.float32)
+    result = fit_clusters(x, {"algorithm": "kmeans", "n_clusters": 3}, backend="sklearn", seed=0)
+    brute = np.argmin(((result.centers_[:, None, :] - x[None, :, :]) ** 2).sum(-1), axis=1)
+    assert result.centroid_nearest_.tolist() == brute.tolist()

@@ -116,3 +116,113 @@ def test_run_spec_is_loaded_validated_and_an_outdated_one_says_so(tmp_path):
     (tmp_path / SPEC_FILE).write_text(dump_spec(spec) + "retired_field: 1\n")
     with pytest.raises(SpecError, match="retired_field: unknown field .*written by another tis_ray version"):
         load_run_spec(tmp_path)
+
+
+def _entries(spec):
+    from tis_ray.samplers import canonical_entry
+
+    return [canonical_entry(e) for e in spec.grid.samplers]
+
+
+def test_shipped_specs_run_what_the_original_ran():
+    """Each spec's samplers and budgets are the original's rules, or an arm its header labels an extension."""
+    from pathlib import Path
+
+    from tis_ray.samplers import canonical_entry
+
+    root = Path(__file__).parents[1] / "experiments"
+    load = lambda name: load_spec(root / f"{name}.yaml")  # noqa: E731
+    nested = canonical_entry({"type": "random", "nested": True})
+    for name in ("mnli_random_v1", "mnli_random_v2"):
+        spec = load(name)
+        assert _entries(spec) == [nested] and spec.grid.budget_rounding == "floor"
+    assert load("mnli_random_v1").grid.seeds == [42, 0, 250, 500, 999] and load("mnli_random_v1").train.batch_size == 512
+    assert load("mnli_random_v2").train.batch_size == 256 and len(load("mnli_random_v2").grid.data_pct) == 16
+    whole_dbscan = canonical_entry({"type": "dbscan", "mode": "whole_clusters", "eps": 0.2, "min_samples": 50,
+                                    "noise": "exclude"})
+    for name in ("clustering_vs_random", "cluster_2pct_epochs", "clustering_v1"):
+        spec = load(name)
+        assert spec.grid.budget_rounding == "floor" and whole_dbscan in _entries(spec) and nested in _entries(spec)
+        text = (root / f"{name}.yaml").read_text()
+        for entry in spec.grid.samplers:  # every other arm is labelled an extension on its line
+            if canonical_entry(entry) not in (whole_dbscan, nested) and entry.get("mode") != "whole_clusters":
+                line = next(line for line in text.splitlines() if f"mode: {entry['mode']}" in line
+                            and line.strip().startswith("- {type: " + entry["type"]))
+                assert "# extension" in line, (name, entry)
+    assert load("cluster_2pct_epochs").grid.extra == {"train.epochs": [3, 4, 5, 6, 7, 8, 9, 10]}
+    v1 = load("clustering_v1")
+    assert (v1.clustering.kmeans_method, v1.clustering.kmeans_batch_size, v1.clustering.seed) == ("minibatch", 2048, 0)
+    c16 = load("clusters_16")
+    assert _entries(c16)[0] == canonical_entry({"type": "dbscan", "mode": "num_clusters", "clusters_to_take": 16,
+                                                "cluster_order": "label", "noise": "exclude", "eps": 0.2,
+                                                "min_samples": 50})
+    assert c16.grid.extra == {"train.epochs": [1, 2, 3, 4, 5, 6, 7]}
+    cen = load("centroids_512")
+    assert _entries(cen)[:2] == [canonical_entry({"type": "random"}),
+                                 canonical_entry({"type": "kmeans", "mode": "centroid_overall", "n_clusters": 512})]
+    assert cen.grid.n_examples == [512] and cen.train.batch_size == 256
+    assert (cen.clustering.kmeans_method, cen.clustering.kmeans_batch_size, cen.clustering.seed) == ("minibatch", 2048, 0)
+    assert cen.grid.extra == {"train.epochs": list(range(1, 16))}
+    frozen = load("freezing")
+    assert frozen.model.freeze_base and frozen.grid.seeds == [999] and frozen.grid.extra == {"train.epochs": list(range(1, 11))}
+    assert load("evaluate_only").train.epochs == 0
+
+
+def test_expected_numbers_are_the_originals_and_match_a_grid_setting():
+    """The `expected:` rows name settings the grid runs; a few cells checked against the original's README."""
+    from pathlib import Path
+
+    from tis_ray.samplers import canonical_entry
+
+    root = Path(__file__).parents[1] / "experiments"
+    cells = {}
+    for path in root.glob("*.yaml"):
+        spec = load_spec(path)
+        entries = _entries(spec)
+        for row in spec.expected.rows:
+            assert canonical_entry(row.sampler) in entries, (path.name, row.sampler)
+            for key, value in row.overrides.items():
+                assert value in spec.grid.extra[key], (path.name, key)
+            if row.epochs is not None and "train.epochs" in spec.grid.extra:
+                assert row.epochs in spec.grid.extra["train.epochs"]
+            cells[(spec.name, row.seed, row.data_pct, row.n_examples, row.epochs, row.sampler["type"])] = row
+    assert cells[("mnli_random_v1", 42, 0.1, None, None, "random")].mnli_m == 70.99337
+    assert cells[("mnli_random_v1", 500, 1.0, None, None, "random")].flag.startswith("columns swapped")
+    assert cells[("mnli_random_v2", 42, 1.0, None, None, "random")].mnli_mm == 85.51668
+    assert cells[("cluster_2pct_epochs", 42, 0.02, None, 7, "dbscan")].mnli_m == 72.28
+    assert "with bug" in cells[("clusters_16", 42, None, None, 3, "dbscan")].flag
+    assert cells[("centroids_512", 42, None, 512, 15, "kmeans")].mnli_mm == 43.44
+    assert cells[("freezing", 999, 1.0, None, 10, "random")].mnli_m == 50.56
+
+
+def test_floored_budgets_as_the_original():
+    from tis_ray.spec import GridPoint
+
+    assert GridPoint(data_pct=0.29).subset_size(100, "floor") == 28  # int(0.29 * 100) = int(28.999...) = 28
+    assert GridPoint(data_pct=0.29).subset_size(100) == 29
+    assert GridPoint(data_pct=0.1).subset_size(392_702, "floor") == 39_270
+
+
+def test_a_dry_run_piped_into_head_ends_quietly():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).parents[1] / "experiments" / "mnli_random_v1.yaml"
+    seeds = ",".join(map(str, range(400)))  # 4,000 lines: more than a pipe's buffer, so head closes it early
+    done = subprocess.run(f"'{sys.executable}' -m tis_ray.cli sweep '{spec}' --dry-run --set 'grid.seeds=[{seeds}]' "
+                          "| head -1", shell=True, capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("sweep mnli_random_v1: 4000 trials") and len(done.stdout.splitlines()) == 1
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+
+
+def test_folder_names_read_like_the_grid_point():
+    from tis_ray.spec import GridPoint
+
+    assert GridPoint(seed=42, data_pct=0.1, sampler={"type": "kmeans", "n_clusters": 8}).folder_name() == \
+        "s42-pct0.1-kmeans_k=8"
+    assert GridPoint(seed=0, n_examples=512, sampler={"type": "random"},
+                     overrides={"model.name": "prajjwal1/albert-base-v2-mnli"}).folder_name() == \
+        "s0-n512-random-name=prajjwal1_albert-base-v2-mnli"
+    assert GridPoint(sampler={"type": "dbscan", "mode": "num_clusters", "clusters_to_take": 16}).folder_name() == \
+        "s42-own-dbscan_take=16_mode=num_clusters"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import small_spec_dict
+from conftest import NOISE_STOP, Calls, small_spec_dict
 
 from tis_ray.cli import main
 from tis_ray.errors import TisRayError
@@ -127,3 +127,32 @@ def test_fetch_caches_a_folder_once_per_content(s3, tmp_path):
     assert np.load(first / "labels.npy", allow_pickle=False).tolist() == [0, 1, 2, 3, 4]
     storage.write_json("clusters/a/meta.json", {"n": 6})  # new content, new cache entry
     assert storage.fetch("clusters/a") != first
+
+
+@pytest.mark.slow
+def test_noise_stop_on_s3_keeps_the_steps_and_a_rerun_reuses_them(s3, tmp_path, capsys, monkeypatch):
+    import re
+
+    import ray
+
+    calls = Calls(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    dbscan = {"type": "dbscan", "eps": 1.0e-9}
+    spec = write_spec(tmp_path, s3, "noisy", train={"epochs": 1}, clustering={"embedding_epochs": 1},
+                      grid={"data_pct": [0.5], "samplers": [dbscan]})
+    storage = Storage(join(s3, "noisy"))
+    try:
+        assert main(["sweep", spec, "--num-cpus", "2"]) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tis-ray: error:")]
+        assert len(errors) == 1 and (plot := re.search(NOISE_STOP, errors[0]))
+        location = plot.group(1).split("?")[0]
+        assert location.startswith("s3://bucket/runs/noisy/prepared/clusters/")
+        assert storage.exists(location.removeprefix("s3://bucket/runs/noisy/"))  # the named plot is in the bucket
+        assert (calls.fits, calls.embeds) == (1, 1)
+        assert storage.exists("prepared/embeddings/step.json") and storage.exists("prepared/reference_model/step.json")
+        # a rerun with another eps, no --resume needed (no trial ran): both steps come back from the bucket
+        assert main(["sweep", spec, "--num-cpus", "2", "--set", "grid.samplers=[{type: dbscan, eps: 2.0e-9}]"]) == 2
+        assert (calls.fits, calls.embeds) == (1, 1)
+        assert len(storage.folders("prepared/clusters")) == 2
+    finally:
+        ray.shutdown()

@@ -28,9 +28,9 @@ def finished_sweep(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("sweep")
     spec = write_spec(tmp, name="s", train={"epochs": 2}, clustering={"embedding_epochs": 1}, grid={
-        "seeds": [1, 2], "data_pct": [0.5],
+        "seeds": [1, 2], "data_pct": [0.5], "budget_rounding": "floor",
         "samplers": [{"type": "random"}, {"type": "kmeans", "mode": "proportional", "n_clusters": 4},
-                     {"type": "kmeans", "mode": "round_robin", "n_clusters": 4}]})
+                     {"type": "kmeans", "mode": "whole_clusters", "n_clusters": 4}]})
     try:
         assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0
     finally:
@@ -43,8 +43,9 @@ def test_every_trial_completed_once_with_its_metrics(finished_sweep):
     table = pd.read_parquet(run_dir / "results.parquet")
     assert len(table) == 6 and set(table["status"]) == {"completed"}
     assert sorted(table["setting"].unique()) == ["kmeans(mode=proportional, n_clusters=4)",
-                                                 "kmeans(mode=round_robin, n_clusters=4)", "random"]
-    assert set(table["n_train"]) == {600} and table["subset_sha256"].nunique() == 6
+                                                 "kmeans(mode=whole_clusters, n_clusters=4)", "random"]
+    budgeted = table[table["setting"] != "kmeans(mode=whole_clusters, n_clusters=4)"]
+    assert set(budgeted["n_train"]) == {600} and budgeted["subset_sha256"].nunique() == 4
     for column in ("mnli_m/acc", "mnli_mm/acc", "hans/lexical_overlap/non_entailed", "node_id", "train_time_s"):
         assert table[column].notna().all(), column
     per_epoch = export_table(run_dir, per_epoch=True)
@@ -66,8 +67,35 @@ def test_shared_preparation_happens_once(finished_sweep):
     # each kmeans trial records its per-cluster counts; proportional ones follow the cluster sizes exactly
     for subset in run_dir.glob("*/subset.json"):
         record = json.loads(subset.read_text())
-        if record["sampler"]["type"] == "kmeans":
+        if record["sampler"].get("mode") == "proportional":
             assert sum(record["cluster_counts"].values()) == 600
+
+
+def test_trial_folders_are_named_by_grid_point(finished_sweep):
+    _, run_dir, _ = finished_sweep
+    table = pd.read_parquet(run_dir / "results.parquet")
+    names = sorted(p.parent.name for p in run_dir.glob("*/params.json"))
+    assert names == sorted(table["trial_id"]) and len(names) == 6
+    prefixes = sorted(name.rsplit("-", 1)[0] for name in names)  # without Tune's trial id
+    assert prefixes == sorted(f"s{seed}-pct0.5-{sampler}" for seed in (1, 2) for sampler in
+                              ("random", "kmeans_mode=proportional_k=4", "kmeans_mode=whole_clusters_k=4"))
+
+
+def test_the_originals_whole_cluster_rule_in_a_sweep(finished_sweep):
+    import numpy as np
+
+    _, run_dir, _ = finished_sweep
+    labels = np.load(next((run_dir / "prepared" / "clusters").glob("kmeans-*/labels.npy")), allow_pickle=False)
+    # by hand: clusters 0, 1, 2, 3 in that order while the running total stays below int(1200 * 0.5) = 600
+    sizes = np.bincount(labels, minlength=4)
+    taken = [k for k in range(4) if sizes[: k + 1].sum() < 600 and all(sizes[: j + 1].sum() < 600 for j in range(k))]
+    records = [json.loads(p.read_text()) for p in run_dir.glob("*/subset.json")]
+    whole = [r for r in records if r["sampler"].get("mode") == "whole_clusters"]
+    assert len(whole) == 2 and whole[0]["sha256"] == whole[1]["sha256"]  # the same subset for both seeds
+    for record in whole:
+        assert record["selection"]["clusters_taken"] == taken
+        assert "get_cluster_indices_by_pct" in record["selection"]["rule"]
+        assert record["n"] == sizes[taken].sum() < record["budget"] == 600 and record["budget_rounding"] == "floor"
 
 
 def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):

@@ -130,3 +130,13 @@ def test_zero_epochs_evaluates_the_model_as_built(tmp_path, prepared_root):
     assert [m["epoch"] for m in epochs] == [0] and final["final"] == 1 and final["train_examples_per_s"] == 0.0
     assert 0.0 <= final["mnli_m/acc"] <= 1.0 and "hans/acc" in final
     assert (tmp_path / "hans_predictions.txt").is_file()
+
+
+def test_training_loss_and_learning_rate_of_every_epoch(full_run):
+    _, final, epochs = full_run
+    losses = [m["train/loss"] for m in epochs]
+    assert all(0 < loss < 3 for loss in losses) and losses[-1] < losses[0]  # the demo learns
+    # linear schedule by hand: 1200 pairs / batch 32 = 38 steps per epoch, 152 in all, warm-up ceil(0.1 x 152) = 16
+    # steps, then a linear decay to 0: after epoch k the rate is 3e-4 x (152 - 38k) / (152 - 16)
+    assert [m["train/lr"] for m in epochs] == pytest.approx([3e-4 * (152 - 38 * k) / 136 for k in (1, 2, 3, 4)])
+    assert final["train/loss"] == losses[-1]

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from tis_ray.device import pin_single_gpu
 from tis_ray.errors import TisRayError
 
 log = logging.getLogger("tis_ray")
@@ -40,11 +41,13 @@ def _train_point(args):
 
 def cmd_train(args) -> int:
     """One grid point outside Ray: the sweep's shared preparation, then the same trial function."""
+    pin_single_gpu()  # outside Ray: one GPU, never the Trainer's DataParallel over all of them
     from tis_ray.clustering import load_clusters, save_clusters
     from tis_ray.io import new_output_dir
-    from tis_ray.preparation import prepare_shared, trial_inputs
+    from tis_ray.preparation import finished_steps, prepare_shared, trial_inputs
     from tis_ray.samplers import sampler_from_entry
     from tis_ray.spec import build_spec, check_local_inputs
+    from tis_ray.storage import Storage
     from tis_ray.trial import run_trial
 
     point = _train_point(args)
@@ -58,7 +61,8 @@ def cmd_train(args) -> int:
     if args.cluster_only and sampler_from_entry(point.sampler).algorithm is None:
         raise TisRayError(f"--cluster-only needs a cluster sampler (kmeans or dbscan), not {point.sampler['type']!r}")
     out = Path(args.out)
-    with new_output_dir(out):
+    # a preparation that fails keeps the steps it finished (a rerun with other settings reuses them)
+    with new_output_dir(out, keep=lambda: bool(finished_steps(Storage(out)))):
         inputs = trial_inputs(prepare_shared(spec, out, gpus=None), spec, point, out)
         clusters = inputs["clusters"]
         if clusters and args.cluster_output_path:
@@ -77,6 +81,7 @@ def cmd_train(args) -> int:
 
 def cmd_embed(args) -> int:
     """[CLS] embeddings of the spec's training set with a given model."""
+    pin_single_gpu()  # outside Ray: one GPU, never the Trainer's DataParallel over all of them
     from tis_ray.data.prepare import prepare_data
     from tis_ray.device import placement
     from tis_ray.embeddings import embed_dataset
@@ -96,6 +101,7 @@ def cmd_embed(args) -> int:
 
 def cmd_dynamics(args) -> int:
     """Training dynamics of the spec's training set from one full-data fine-tune, outside a sweep."""
+    pin_single_gpu()  # outside Ray: one GPU, never the Trainer's DataParallel over all of them
     from tis_ray.data.prepare import prepare_data
     from tis_ray.dynamics import load_dynamics
     from tis_ray.io import new_output_dir, read_json
@@ -202,7 +208,7 @@ def cmd_report(args) -> int:
         out = Path("report") / source_name(args.source)
     else:
         out = Path(args.source) / "report"
-    index = build_report(args.source, out)
+    index = build_report(args.source, out, baseline=args.baseline)
     print(f"report -> {index}")
     return 0
 
@@ -297,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="tables and figures of a sweep")
     p.add_argument("source", help="run directory or exported table (.parquet / .csv)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report; ./report/NAME for a URI)")
+    p.add_argument("--baseline", help="the sampler the others are compared with: a type (random) or a setting "
+                                      "(random(nested=True)); default: the spec's report.baseline, random")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("doctor", help="Python, torch, CUDA, GPUs, cuML / CuPy, Ray: what runs here, what would break")
@@ -317,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
 
         datasets.disable_progress_bars()
         return args.func(args)
+    except BrokenPipeError:  # `tis-ray sweep ... --dry-run | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 0
     except TisRayError as exc:
         print(f"tis-ray: error: {exc}", file=sys.stderr)
         return 2

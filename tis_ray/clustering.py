@@ -35,7 +35,8 @@ KMEANS_REFINE_ITERS = 2
 
 @dataclass
 class ClusterResult:
-    """A fitted clustering: labels_ per row (-1 = DBSCAN noise), centers_ (KMeans), distances_ to own center."""
+    """A fitted clustering: labels_ per row (-1 = DBSCAN noise), centers_ (KMeans), distances_ to own center,
+    centroid_nearest_ (KMeans: the row nearest each center among all rows)."""
 
     labels_: np.ndarray
     centers_: np.ndarray | None
@@ -46,6 +47,7 @@ class ClusterResult:
     seconds: float
     fingerprint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    centroid_nearest_: np.ndarray | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -80,32 +82,54 @@ def describe_summary(summary: dict[str, Any]) -> str:
             f"{summary.get('median_size', '?')}), {noise:.1%} noise")
 
 
-def cuml_available() -> bool:
-    """True when cuML and CuPy import and a GPU is visible."""
+def cuml_status() -> tuple[bool, str | None]:
+    """Return (usable, why not): cuML and CuPy import and a GPU is visible. Not installed gives (False, None);
+    a broken install (an import or driver error) gives its error, which callers report rather than hide."""
     try:
         import cuml  # noqa: F401
         import cupy
+    except ModuleNotFoundError as exc:
+        if exc.name in ("cuml", "cupy"):
+            return False, None  # not installed: the CPU backend is the plan, not a fault
+        return False, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a broken RAPIDS install raises anything while importing
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - CUDA runtime / driver errors
+        return False, f"CuPy sees no GPU: {str(exc).splitlines()[0]}"
+    return (True, None) if count > 0 else (False, None)
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # noqa: BLE001 - any import or driver failure means: no cuML here
-        return False
+
+def cuml_available() -> bool:
+    """True when cuML and CuPy import and a GPU is visible."""
+    return cuml_status()[0]
 
 
 def resolve_backend(requested: str) -> str:
-    """Return the backend that will run ('cuml' or 'sklearn') for auto / cuml / sklearn, and log it."""
+    """Return the backend that will run ('cuml' or 'sklearn') for auto / cuml / sklearn, and log it (with the
+    import error of a broken cuML install, never silently)."""
     if requested not in BACKENDS:
         raise TisRayError(f"unknown clustering backend {requested!r}; known: {', '.join(BACKENDS)}")
     if requested == "sklearn":
         return "sklearn"
-    if cuml_available():
+    usable, error = cuml_status()
+    if usable:
         log.info("clustering backend: cuML (GPU)")
         return "cuml"
+    why = f"cuML is installed but does not import: {error}" if error else "cuML not installed or no GPU"
     if requested == "cuml":
-        raise TisRayError("clustering backend cuml asked for, but cuML/CuPy are not importable or no GPU is "
-                          "visible: pip install 'tis-ray[gpu]' (CUDA 13; tis-ray[gpu-cu12] for CUDA 12) on a GPU "
-                          "machine, see tis-ray doctor; or use backend: sklearn")
-    log.warning("clustering backend: scikit-learn (cuML not importable or no GPU)")
+        raise TisRayError(f"clustering backend cuml asked for, but {why}: pip install 'tis-ray[gpu]' (CUDA 13; "
+                          "tis-ray[gpu-cu12] for CUDA 12) on a GPU machine, see tis-ray doctor; or use backend: "
+                          "sklearn")
+    log.warning("clustering backend: scikit-learn (%s)", why)
     return "sklearn"
+
+
+def dbscan_batch_mbytes(free_bytes: int) -> int:
+    """Return cuML DBSCAN's max_mbytes_per_batch from the GPU memory free now: 80% of it (cuML's own default
+    takes 80% of the card's total, which torch's cache or another process may hold)."""
+    return max(64, int(0.8 * free_bytes / 2**20))
 
 
 def clustering_key(params: dict[str, Any]) -> str:
@@ -123,17 +147,18 @@ def _distances_to_centers(x: np.ndarray, centers: np.ndarray, labels: np.ndarray
     return out
 
 
-def _kmeans_sklearn(x, n_clusters, seed, method):
+def _kmeans_sklearn(x, n_clusters, seed, method, batch_size=KMEANS_MINIBATCH_SIZE):
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     if method == "lloyd":
         km = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit(x)
         return km.labels_, km.cluster_centers_, {"inertia": float(km.inertia_), "n_iter": int(km.n_iter_)}
-    mb = MiniBatchKMeans(n_clusters=n_clusters, batch_size=KMEANS_MINIBATCH_SIZE, n_init=1,
-                         random_state=seed, max_no_improvement=3).fit(x)
-    if method == "minibatch":
+    if method == "minibatch":  # the original's MiniBatchKMeans alone, with scikit-learn's own stopping rule
+        mb = MiniBatchKMeans(n_clusters=n_clusters, batch_size=batch_size, random_state=seed).fit(x)
         inertia = float(((x - mb.cluster_centers_[mb.labels_]) ** 2).sum())
         return mb.labels_, mb.cluster_centers_, {"inertia": inertia}
+    mb = MiniBatchKMeans(n_clusters=n_clusters, batch_size=batch_size, n_init=1,
+                         random_state=seed, max_no_improvement=3).fit(x)
     km = KMeans(n_clusters=n_clusters, init=mb.cluster_centers_, n_init=1, max_iter=KMEANS_REFINE_ITERS,
                 random_state=seed).fit(x)
     return km.labels_, km.cluster_centers_, {"inertia": float(km.inertia_)}
@@ -163,10 +188,20 @@ def _fit_cuml(x, algorithm, params, seed):
                 {"inertia": float((distances ** 2).sum())})
     # int64 labels: with the int32 default cuML caps its batches at ~5,000 rows of 392,702 (index overflow);
     # core sample indices are not used, so not computed.
+    free, _ = cp.cuda.runtime.memGetInfo()
     dbscan = DBSCAN(eps=params["eps"], min_samples=params["min_samples"], metric=params.get("metric", "euclidean"),
-                    calc_core_sample_indices=False, output_type="cupy")
+                    calc_core_sample_indices=False, output_type="cupy",
+                    max_mbytes_per_batch=dbscan_batch_mbytes(free))
     labels = dbscan.fit(xg, out_dtype="int64").labels_
     return cp.asnumpy(cp.asarray(labels)).astype(np.int64), None, None, {}
+
+
+def nearest_to_centers(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Return, for each center, the index of the nearest row of `x` (Euclidean), as the original's
+    pairwise_distances_argmin_min(centers, embeddings) did; ties go to the lower index."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    return pairwise_distances_argmin(np.asarray(centers, dtype=np.float32), x).astype(np.int64)
 
 
 def _free_cupy_pools() -> None:
@@ -196,12 +231,13 @@ def dbscan_k_distance(embeddings: np.ndarray, params: dict[str, Any], out_dir: s
     return {"knee_eps": suggested, "core_fraction": float(np.mean(distances <= params["eps"]))}
 
 
-def check_noise(meta: dict[str, Any], folder: str | Path) -> None:
-    """Raise TisRayError when a fitted DBSCAN clustering left >= 95% of the points as noise, naming the knee eps."""
+def check_noise(meta: dict[str, Any], k_distance_plot: str | Path) -> None:
+    """Raise TisRayError when a fitted DBSCAN clustering left >= 95% of the points as noise, naming the knee eps
+    and where its k-distance plot is (a local path or a URI)."""
     if meta.get("algorithm") != "dbscan" or meta.get("noise_fraction", 0.0) < NOISE_STOP_FRACTION:
         return
     p = meta["params"]
-    hint = (f"the k-distance knee suggests eps ~ {meta['knee_eps']:.3g} ({Path(folder) / 'k_distance.png'})"
+    hint = (f"the k-distance knee suggests eps ~ {meta['knee_eps']:.3g} ({k_distance_plot})"
             if "knee_eps" in meta else "plot the k-distance curve with tis-ray cluster --k-distance")
     raise TisRayError(f"DBSCAN (eps={p['eps']}, min_samples={p['min_samples']}) leaves {meta['noise_fraction']:.1%} "
                       f"of {meta['n_rows']} points as noise, so no trial was started: {hint}; set eps near it, or "
@@ -212,14 +248,21 @@ def fit_clusters(embeddings: np.ndarray, params: dict[str, Any], backend: str = 
                  fingerprint: str | None = None) -> ClusterResult:
     """Return the clustering of `embeddings` for params {'algorithm': kmeans|dbscan, ...} on the chosen backend.
 
-    kmeans params: n_clusters, method (sklearn only: refine (default), lloyd, minibatch).
-    dbscan params: eps, min_samples, metric. Both: normalize ('l2': unit-length rows first, cosine geometry).
+    kmeans params: n_clusters, method (refine (default: cuML's KMeans on a GPU, else MiniBatchKMeans refined by
+    Lloyd passes), lloyd, minibatch (scikit-learn's MiniBatchKMeans alone, on the CPU on every backend: the
+    original's algorithm, which cuML lacks)), batch_size (MiniBatchKMeans). KMeans also finds the row nearest
+    each center (`centroid_nearest_`). dbscan params: eps, min_samples, metric. Both: normalize ('l2':
+    unit-length rows first, cosine geometry).
     """
     params = dict(params)
     algorithm = params.get("algorithm")
     normalize = params.get("normalize", "none")
     if algorithm not in ALGORITHMS:
         raise TisRayError(f"unknown clustering algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    method = params.get("method", "refine")
+    if algorithm == "kmeans" and method == "minibatch" and backend != "sklearn":
+        log.info("KMeans method minibatch (the original's MiniBatchKMeans) runs on scikit-learn: cuML has none")
+        backend = "sklearn"
     backend = resolve_backend(backend)
     x = rows_to_cluster(embeddings, normalize)
     start = time.perf_counter()
@@ -227,25 +270,28 @@ def fit_clusters(embeddings: np.ndarray, params: dict[str, Any], backend: str = 
         labels, centers, distances, extra = _fit_cuml(x, algorithm, params, seed)
         _free_cupy_pools()
     elif algorithm == "kmeans":
-        labels, centers, extra = _kmeans_sklearn(x, params["n_clusters"], seed, params.get("method", "refine"))
+        labels, centers, extra = _kmeans_sklearn(x, params["n_clusters"], seed, method,
+                                                 params.get("batch_size", KMEANS_MINIBATCH_SIZE))
         distances = _distances_to_centers(x, centers, labels)
     else:
         labels = _dbscan_sklearn(x, params["eps"], params["min_samples"], params.get("metric", "euclidean"))
         centers = distances = None
         extra = {}
+    nearest = nearest_to_centers(x, centers) if centers is not None else None
     seconds = time.perf_counter() - start
     result = ClusterResult(np.asarray(labels, dtype=np.int64), centers, distances, algorithm, params, backend,
-                           seconds, fingerprint, extra)
+                           seconds, fingerprint, extra, nearest)
     log.info("%s on %d x %d (%s, %.1f s): %s", algorithm, *x.shape, backend, seconds,
              describe_summary(result.summary()))
     return result
 
 
 def save_clusters(result: ClusterResult, out_dir: str | Path) -> Path:
-    """Write labels.npy, centers.npy, distances.npy and meta.json into `out_dir`; returns it."""
+    """Write labels.npy, centers.npy, distances.npy, centroid_nearest.npy and meta.json into `out_dir`; returns it."""
     out = Path(out_dir)
     save_npy(out / "labels.npy", result.labels_)
-    for name, value in (("centers", result.centers_), ("distances", result.distances_)):
+    for name, value in (("centers", result.centers_), ("distances", result.distances_),
+                        ("centroid_nearest", result.centroid_nearest_)):
         if value is not None:
             save_npy(out / f"{name}.npy", value)
     write_json(out / "meta.json", {
@@ -278,4 +324,4 @@ def load_clusters(path: str | Path, expected_rows: int | None = None, fingerprin
 
     return ClusterResult(labels, optional("centers"), optional("distances"), meta.get("algorithm", "unknown"),
                          meta.get("params", {}), meta.get("backend", "unknown"), meta.get("seconds", 0.0),
-                         meta.get("fingerprint"))
+                         meta.get("fingerprint"), centroid_nearest_=optional("centroid_nearest"))

@@ -13,13 +13,20 @@ The decision itself, `decide()`, is a pure function of facts passed in, so every
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 from tis_ray.errors import TisRayError
 
+log = logging.getLogger(__name__)
+
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 BF16_MIN_CAPABILITY = (8, 0)  # native bf16 tensor cores: A100, A10G, L4, H100, ...
+# CUDA 13 (PyPI's torch 2.13, cuml-cu13) dropped Volta and older: it needs compute capability >= 7.5 (T4 and
+# newer) and an NVIDIA driver of the R580 branch or newer
+CUDA13_MIN_CAPABILITY = (7, 5)
+CUDA13_MIN_DRIVER = 580
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,52 @@ def unusable_cuda_reason(facts: GpuFacts) -> str | None:
     return f"no visible CUDA device{detail}: is the NVIDIA driver installed and a GPU attached? (nvidia-smi)"
 
 
+def below_cuda_floor(torch_cuda: str | None, capability: tuple[int, int] | None) -> str | None:
+    """Return why a CUDA 13 build cannot run on a GPU of `capability` (below 7.5: V100, P100), or None."""
+    if not torch_cuda or capability is None or int(torch_cuda.split(".")[0]) < 13:
+        return None
+    if tuple(capability) >= CUDA13_MIN_CAPABILITY:
+        return None
+    return (f"torch's CUDA {torch_cuda} needs compute capability >= 7.5 (this GPU: {capability[0]}.{capability[1]}, "
+            "e.g. a V100): install a CUDA 12 torch (make install TORCH=\"torch==2.13.0 --index-url "
+            "https://download.pytorch.org/whl/cu128\") with tis-ray[gpu-cu12]")
+
+
+def single_gpu_devices(visible: str | None, gpus_listed: int | None) -> str | None:
+    """Return the CUDA_VISIBLE_DEVICES value that leaves a process outside Ray exactly one GPU, or None to leave it.
+
+    `visible` is CUDA_VISIBLE_DEVICES as set (None: unset), `gpus_listed` the GPUs the driver lists
+    (nvidia-smi; None when there is none). With several GPUs visible the Trainer would wrap the model in
+    DataParallel and multiply the batch by their number: the first visible GPU is kept, as on a Ray worker.
+    """
+    if visible is not None:
+        first = visible.split(",")[0].strip()
+        return first if "," in visible and first else None
+    return "0" if gpus_listed and gpus_listed > 1 else None
+
+
+def pin_single_gpu() -> None:
+    """Leave this process one GPU (see `single_gpu_devices`); call it before torch initialises CUDA."""
+    from tis_ray.doctor import nvidia_smi_gpus
+
+    value = single_gpu_devices(os.environ.get("CUDA_VISIBLE_DEVICES"), nvidia_smi_gpus())
+    if value is not None:
+        log.info("using one GPU: CUDA_VISIBLE_DEVICES=%s (was %s)", value,
+                 os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+        os.environ["CUDA_VISIBLE_DEVICES"] = value
+
+
+def loader_workers(where: Placement, cpus: float) -> int:
+    """Return the DataLoader worker processes for a stage: on a GPU, the stage's CPUs but one (at most 4) prepare
+    batches while the GPU computes; on the CPU, none (every CPU computes)."""
+    return min(4, max(0, int(cpus) - 1)) if where.on_gpu else 0
+
+
+def memory_fraction(gpus: float | None) -> float | None:
+    """Return the share of the GPU's memory a trial holding a fraction of a GPU may allocate (None: no cap)."""
+    return float(gpus) if gpus is not None and 0 < gpus < 1 else None
+
+
 def decide(stage: str, gpus: float | None, precision: str, facts: GpuFacts) -> Placement:
     """Return the placement of `stage` holding `gpus` GPUs (None: outside Ray, use a GPU when one is visible).
 
@@ -85,7 +138,7 @@ def decide(stage: str, gpus: float | None, precision: str, facts: GpuFacts) -> P
             raise TisRayError(f"{stage}: precision {precision} needs a GPU, and this stage holds none "
                               "(set resources.gpu, or precision auto / fp32)")
         return Placement("cpu", "fp32")
-    reason = unusable_cuda_reason(facts)
+    reason = unusable_cuda_reason(facts) or below_cuda_floor(facts.torch_cuda, facts.capability)
     if reason is not None:
         raise TisRayError(f"{stage} holds {gpus:g} GPU but cannot use CUDA: {reason}")
     native_bf16 = facts.capability is not None and tuple(facts.capability) >= BF16_MIN_CAPABILITY

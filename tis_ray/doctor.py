@@ -13,7 +13,14 @@ import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from tis_ray.device import GpuFacts, decide, gpu_facts, unusable_cuda_reason
+from tis_ray.device import (
+    CUDA13_MIN_DRIVER,
+    GpuFacts,
+    below_cuda_floor,
+    decide,
+    gpu_facts,
+    unusable_cuda_reason,
+)
 
 # pip distributions of the RAPIDS stack, by the CUDA major they are built for
 CUML_DISTS = {"cuml-cu13": 13, "cuml-cu12": 12}
@@ -30,6 +37,8 @@ class Environment:
     gpu: GpuFacts
     gpus: list[dict] = field(default_factory=list)  # name, memory_gib, capability per visible device
     nvidia_smi_gpus: int | None = None  # GPUs the driver lists (None: no nvidia-smi)
+    driver: str | None = None  # the NVIDIA driver's version (None: no nvidia-smi)
+    cuml_error: str | None = None  # why an installed cuML / CuPy does not import
     cuml: tuple[str, int] | None = None  # (version, CUDA major) of the installed cuML wheel
     cupy: tuple[str, int] | None = None
     ray: str | None = None
@@ -45,14 +54,32 @@ def _installed(dists: dict[str, int]) -> tuple[str, int] | None:
     return None
 
 
-def _nvidia_smi_gpus() -> int | None:
+def _nvidia_smi(*args: str) -> str | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        return subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return sum(line.startswith("GPU ") for line in out.stdout.splitlines())
+
+
+def nvidia_smi_gpus() -> int | None:
+    """Return the number of GPUs the NVIDIA driver lists (None: no nvidia-smi here). Initialises no CUDA."""
+    out = _nvidia_smi("-L")
+    return None if out is None else sum(line.startswith("GPU ") for line in out.splitlines())
+
+
+def driver_version() -> str | None:
+    """Return the NVIDIA driver's version, e.g. '580.65.06' (None: no nvidia-smi here)."""
+    out = _nvidia_smi("--query-gpu=driver_version", "--format=csv,noheader")
+    return out.splitlines()[0].strip() if out and out.strip() else None
+
+
+def cuml_import_error() -> str | None:
+    """Return why cuML / CuPy do not import although installed (a broken RAPIDS install), else None."""
+    from tis_ray.clustering import cuml_status
+
+    return cuml_status()[1]
 
 
 def cluster_nodes(address: str) -> list[dict]:
@@ -92,7 +119,8 @@ def collect(address: str | None = None) -> Environment:
     except metadata.PackageNotFoundError:
         ray_version = None
     return Environment(python=platform.python_version(), torch=torch.__version__, gpu=facts, gpus=gpus,
-                       nvidia_smi_gpus=_nvidia_smi_gpus(), cuml=_installed(CUML_DISTS), cupy=_installed(CUPY_DISTS),
+                       nvidia_smi_gpus=nvidia_smi_gpus(), driver=driver_version(), cuml=_installed(CUML_DISTS),
+                       cupy=_installed(CUPY_DISTS), cuml_error=cuml_import_error(),
                        ray=ray_version, nodes=cluster_nodes(address) if address else None)
 
 
@@ -123,6 +151,18 @@ def problems(env: Environment) -> list[str]:
     elif env.gpu.torch_cuda is not None and env.gpu.device_count == 0 and env.gpu.init_error \
             and "too old" in env.gpu.init_error.lower():
         found.append(unusable_cuda_reason(env.gpu))
+    if torch_major is not None and torch_major >= 13:
+        for i, gpu in enumerate(env.gpus):
+            reason = below_cuda_floor(env.gpu.torch_cuda, tuple(int(v) for v in gpu["capability"].split(".")))
+            if reason:
+                found.append(f"GPU {i} ({gpu['name']}): {reason}")
+        if env.driver and int(env.driver.split(".")[0]) < CUDA13_MIN_DRIVER:
+            found.append(f"NVIDIA driver {env.driver} is older than R{CUDA13_MIN_DRIVER}, which torch's CUDA "
+                         f"{env.gpu.torch_cuda} and cuml-cu13 need: update the driver (an AMI with R580+), or "
+                         "use a CUDA 12 torch with tis-ray[gpu-cu12]")
+    if (env.cuml or env.cupy) and env.cuml_error:
+        found.append(f"cuML / CuPy are installed but do not import ({env.cuml_error}): clustering would run on "
+                     "the CPU; reinstall the extra that matches torch's CUDA (tis-ray[gpu] for CUDA 13)")
     if env.gpu.torch_cuda is None and env.nvidia_smi_gpus:
         found.append(f"the driver lists {env.nvidia_smi_gpus} GPU(s) but torch {env.torch} is a CPU-only build: "
                      "trials would run on the CPU; make install (PyPI's torch==2.13.0 is a CUDA 13 build)")
@@ -140,13 +180,16 @@ def render(env: Environment, found: list[str]) -> str:
         lines.append("GPUs       none visible to torch" + (f" ({env.gpu.init_error})" if env.gpu.init_error else ""))
     lines.append("cuML       " + (f"{env.cuml[0]} (CUDA {env.cuml[1]})" if env.cuml else "not installed"))
     lines.append("CuPy       " + (f"{env.cupy[0]} (CUDA {env.cupy[1]})" if env.cupy else "not installed"))
+    if env.driver:
+        lines.append(f"driver     NVIDIA {env.driver} (CUDA 13 needs R{CUDA13_MIN_DRIVER}+ and capability 7.5+)")
     lines.append(f"ray        {env.ray or 'not installed'}")
     for node in env.nodes or []:
         lines.append(f"  node {node['ip']}: {node['cpus']:g} CPU, {node['gpus']:g} GPU {node['accelerator']}".rstrip())
     if env.nodes is not None:
         lines.append(f"  {len(env.nodes)} node(s), {sum(n['gpus'] for n in env.nodes):g} GPU(s) in all")
     trial = decide("trial", None, "auto", env.gpu)
-    clustering = "cuML (GPU)" if env.cuml and env.cupy and env.gpu.device_count else "scikit-learn (CPU)"
+    clustering = ("cuML (GPU)" if env.cuml and env.cupy and env.gpu.device_count and not env.cuml_error
+                  else "scikit-learn (CPU)")
     lines += ["", f"will run   trials on {trial.describe(env.gpu)}; clustering on {clustering}"]
     lines += [f"problem    {p}" for p in found] or ["ok         no problems found"]
     return "\n".join(lines)

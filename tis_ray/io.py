@@ -15,6 +15,26 @@ from typing import Any
 import numpy as np
 
 
+def _umask() -> int:
+    """Return the process's umask; read from /proc where it can be, since setting it to read it races with
+    threads creating files."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _readable_as_created(tmp: str) -> None:
+    """Give a temporary file the mode a plain open() would (0666 less the umask; 0644 by default): mkstemp makes
+    it 0600, and results on a shared run directory must be readable by colleagues."""
+    os.chmod(tmp, 0o666 & ~_umask())
+
+
 def _atomic_write(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +44,7 @@ def _atomic_write(path: Path, write) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        _readable_as_created(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -39,6 +60,7 @@ def write_via(path: str | Path, write_to: Callable[[str], Any]) -> Path:
     os.close(fd)
     try:
         write_to(tmp)
+        _readable_as_created(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -100,6 +122,7 @@ def folder_written_whole(target: str | Path, replace: bool = False) -> Iterator[
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700: the renamed folder must be readable by others
     try:
         yield tmp
         if replace:
@@ -115,8 +138,9 @@ def folder_written_whole(target: str | Path, replace: bool = False) -> Iterator[
 
 
 @contextmanager
-def new_output_dir(path: str | Path) -> Iterator[Path]:
-    """Yield `path` as an output folder; if it did not exist and the block fails, remove it again.
+def new_output_dir(path: str | Path, keep: Callable[[], bool] = lambda: False) -> Iterator[Path]:
+    """Yield `path` as an output folder; if it did not exist and the block fails, remove it again, unless
+    `keep()` says it holds finished work by then.
 
     So a run stopped by bad input never leaves a half-written folder behind, and never touches an old one.
     """
@@ -125,6 +149,6 @@ def new_output_dir(path: str | Path) -> Iterator[Path]:
     try:
         yield path
     except BaseException:
-        if created:
+        if created and not keep():
             shutil.rmtree(path, ignore_errors=True)
         raise

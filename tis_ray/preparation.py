@@ -4,14 +4,18 @@
     -> [CLS] embeddings -> one clustering per distinct (algorithm, parameters)
 
 `prepare_shared` runs these steps into RUN_DIR/prepared and returns the `prepared` dict that every trial
-reads (`tis-ray sweep` and `tis-ray train` both call it). Finished steps are found on disk and reused.
-The reference fine-tune calls `training.fit` directly: it writes a model, not a trial.
+reads (`tis-ray sweep` and `tis-ray train` both call it). Each step is written to the run directory as soon
+as it finishes (uploaded at once when the run directory is a URI), with the key of what it was computed from
+(`step.json`); any later preparation of the same run directory, a rerun after a failure included, reuses a
+step whose key matches instead of computing it again. The reference fine-tune calls `training.fit`
+directly: it writes a model, not a trial.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -29,12 +33,11 @@ from tis_ray.clustering import (
     save_clusters,
 )
 from tis_ray.data.loaders import load_data
-from tis_ray.data.prepare import PreparedData, prepare_data
+from tis_ray.data.prepare import MANIFEST, PreparedData, prepare_data
 from tis_ray.device import placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics, save_dynamics
 from tis_ray.embeddings import embed_dataset, load_embeddings
-from tis_ray.errors import TisRayError
-from tis_ray.io import folder_written_whole, read_json
+from tis_ray.io import folder_written_whole, read_json, write_json
 from tis_ray.models import load_encoder_model, load_tokenizer
 from tis_ray.samplers import sampler_from_entry, sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec
@@ -45,6 +48,58 @@ log = logging.getLogger(__name__)
 PREPARED = "prepared"  # RUN_DIR/prepared: everything trials share
 DYNAMICS = "dynamics"  # RUN_DIR/prepared/dynamics: the reference run's training dynamics
 REFERENCE_MODEL = "reference_model"  # RUN_DIR/prepared/reference_model: the full-data fine-tune
+EMBEDDINGS = "embeddings"  # RUN_DIR/prepared/embeddings: the training set's [CLS] embeddings
+STEP_FILE = "step.json"  # in each finished step's folder: {"key": what the step was computed from}
+
+
+def finished_steps(storage: Storage) -> list[str]:
+    """Return the preparation steps a run directory holds finished (each folder with a step.json)."""
+    return sorted(info.path.removeprefix(storage.path(PREPARED) + "/").removesuffix("/" + STEP_FILE)
+                  for info in storage.files(PREPARED) if info.base_name == STEP_FILE)
+
+
+def step_key(**inputs: Any) -> str:
+    """Return a short hash of everything a preparation step's result depends on."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class PreparedSteps:
+    """RUN_DIR/prepared, built step by step in a local folder: the run directory itself, or a staging folder
+    when the run directory is a URI. A finished step is written to the run directory at once; a step the run
+    directory already holds under the same key is reused (fetched into the local folder) instead of computed."""
+
+    def __init__(self, storage: Storage, local_root: Path):
+        self.storage, self.root = storage, local_root
+
+    def where(self, rel: str) -> str:
+        """Return where a step lives in the run directory (a local path or a URI), for messages."""
+        return join(self.storage.location, PREPARED, rel)
+
+    def reuse(self, rel: str, key: str) -> bool:
+        """True when the run directory holds step `rel` computed from `key` (then it is in the local folder too)."""
+        local = self.root / rel / STEP_FILE
+        if local.is_file() and read_json(local).get("key") == key:
+            return True
+        remote = f"{PREPARED}/{rel}"
+        if self.storage.local or not self.storage.exists(f"{remote}/{STEP_FILE}"):
+            return False
+        if self.storage.read_json(f"{remote}/{STEP_FILE}").get("key") != key:
+            return False
+        log.info("reusing %s from %s", rel, self.where(rel))
+        self.storage.download(remote, self.root / rel)
+        return True
+
+    def finish(self, rel: str, key: str | None = None) -> None:
+        """Record step `rel` as finished (under `key`) and write it to the run directory now."""
+        if key is not None:
+            write_json(self.root / rel / STEP_FILE, {"key": key})
+        if not self.storage.local:
+            self.storage.upload(self.root / rel, f"{PREPARED}/{rel}")
+
+    def fetch_existing(self, rel: str) -> None:
+        """Bring what the run directory already holds of `rel` into the local folder (a URI's staging folder)."""
+        if not self.storage.local and self.storage.exists(f"{PREPARED}/{rel}"):
+            self.storage.download(f"{PREPARED}/{rel}", self.root / rel)
 
 
 def reference_spec(spec: SweepSpec) -> SweepSpec:
@@ -62,7 +117,7 @@ def reference_run(spec: SweepSpec, out: Path, data: PreparedData, gpus: float | 
     from tis_ray.training import DynamicsRecorder, fit  # the Trainer stack: only when a fine-tune is needed
 
     ref = reference_spec(spec)
-    seed = spec.dynamics.seed if spec.dynamics.seed is not None else spec.grid.seeds[0]
+    seed = reference_seed(spec)
     where = placement("reference fine-tune", gpus, spec.train.precision)
     log.info("fine-tuning the reference model %s on all %d training examples for %d epochs (%s)%s",
              ref.model.name, len(data.train), ref.train.epochs, where.describe(),
@@ -80,48 +135,68 @@ def reference_run(spec: SweepSpec, out: Path, data: PreparedData, gpus: float | 
     return str(out)
 
 
-def reference_model_path(spec: SweepSpec, root: Path, data: PreparedData, gpus: float | None) -> str:
+def reference_key(spec: SweepSpec, data: PreparedData) -> str:
+    """Return the key of the reference fine-tune: its model, training settings, seed and training data."""
+    ref = reference_spec(spec)
+    return step_key(model=ref.model.model_dump(mode="json"), train=ref.train.model_dump(mode="json"),
+                    seed=reference_seed(spec), data=data.train_fingerprint, max_len=spec.data.max_seq_length)
+
+
+def reference_seed(spec: SweepSpec) -> int:
+    """Return the seed of the reference run: dynamics.seed, else the grid's first seed."""
+    return spec.dynamics.seed if spec.dynamics.seed is not None else spec.grid.seeds[0]
+
+
+def reference_model_path(spec: SweepSpec, steps: PreparedSteps, data: PreparedData, gpus: float | None) -> str:
     """Return the checkpoint to embed with: the given one, or the full-data fine-tune (trained once here)."""
     if spec.clustering.embedding_model:
         return spec.clustering.embedding_model
-    out = root / REFERENCE_MODEL
-    if (out / "config.json").is_file():
-        return str(out)
-    return reference_run(spec, out, data, gpus)
+    key = reference_key(spec, data)
+    if not steps.reuse(REFERENCE_MODEL, key):
+        reference_run(spec, steps.root / REFERENCE_MODEL, data, gpus)
+        steps.finish(REFERENCE_MODEL, key)
+    return str(steps.root / REFERENCE_MODEL)
 
 
-def prepare_dynamics(spec: SweepSpec, root: Path, data: PreparedData, gpus: float | None) -> str | None:
+def prepare_dynamics(spec: SweepSpec, steps: PreparedSteps, data: PreparedData, gpus: float | None) -> str | None:
     """Return the folder of the reference run's training dynamics when a sampler needs them (recorded once,
     by the same run that gives the embedding model), else None."""
     if not spec.needs_dynamics():
         return None
-    out = root / DYNAMICS
+    out = steps.root / DYNAMICS
     if spec.dynamics.path:  # copied into the run directory: trials on other nodes read it there
         load_dynamics(spec.dynamics.path, data.train_fingerprint)  # refuses another dataset's
         shutil.copytree(spec.dynamics.path, out, dirs_exist_ok=True)
+        steps.finish(DYNAMICS)
         return str(out)
-    try:
-        load_dynamics(out, data.train_fingerprint)
-    except TisRayError:
-        reference_run(spec, root / REFERENCE_MODEL, data, gpus, dynamics_out=out)
+    key = reference_key(spec, data)
+    if not steps.reuse(DYNAMICS, key):
+        reference_run(spec, steps.root / REFERENCE_MODEL, data, gpus, dynamics_out=out)
+        steps.finish(REFERENCE_MODEL, key)
+        steps.finish(DYNAMICS, key)
     return str(out)
 
 
-def prepare_embeddings(spec: SweepSpec, root: Path, shared: SharedData, fingerprint: str,
-                       gpus: float | None) -> Path:
-    """Return the folder of the training set's embeddings: given, already computed, or computed now."""
-    if spec.clustering.embeddings_path:
-        load_embeddings(spec.clustering.embeddings_path, fingerprint)  # refuses another dataset's
-        return Path(spec.clustering.embeddings_path)
-    out = root / "embeddings"
-    try:
-        load_embeddings(out, fingerprint)
-        return out
-    except TisRayError:
-        pass
+def embeddings_key(spec: SweepSpec, model: str, data: PreparedData) -> str:
+    """Return the key of the embeddings: the model that embeds (a reference run's key, or a given checkpoint),
+    pooling, precision and the tokenized training set."""
+    return step_key(model=model, pooling=spec.clustering.pooling, precision=spec.clustering.embedding_precision,
+                    data=data.train_fingerprint, max_len=spec.data.max_seq_length)
+
+
+def prepare_embeddings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData, gpus: float | None) -> tuple[Path, str]:
+    """Return the folder of the training set's embeddings (given, already computed, or computed now) and its key."""
     sweep_data = shared.for_model(spec.model.name, spec.model.tokenizer)
-    model_path = reference_model_path(spec, root, sweep_data, gpus)
-    if spec.clustering.embedding_model:  # a given checkpoint reads the pairs through its own tokenizer
+    if spec.clustering.embeddings_path:
+        load_embeddings(spec.clustering.embeddings_path, sweep_data.train_fingerprint)  # refuses another dataset's
+        return Path(spec.clustering.embeddings_path), step_key(path=spec.clustering.embeddings_path)
+    given = spec.clustering.embedding_model
+    key = embeddings_key(spec, given or reference_key(spec, sweep_data), sweep_data)
+    out = steps.root / EMBEDDINGS
+    if steps.reuse(EMBEDDINGS, key):
+        return out, key
+    model_path = reference_model_path(spec, steps, sweep_data, gpus)
+    if given:  # a given checkpoint reads the pairs through its own tokenizer
         data, tokenizer = shared.for_model(model_path), load_tokenizer(model_path)
     else:  # the reference run was trained with the sweep's tokenizer
         data, tokenizer = sweep_data, load_tokenizer(spec.model.name, spec.model.tokenizer)
@@ -129,10 +204,11 @@ def prepare_embeddings(spec: SweepSpec, root: Path, shared: SharedData, fingerpr
     embed_dataset(load_encoder_model(model_path), data.train, tokenizer.pad_token_id, out, placement=where,
                   pooling=spec.clustering.pooling, batch_size=spec.train.eval_batch_size, model_name=model_path,
                   fingerprint=data.train_fingerprint)
-    return out
+    steps.finish(EMBEDDINGS, key)
+    return out, key
 
 
-def prepare_clusterings(spec: SweepSpec, root: Path, shared: SharedData, gpus: float | None) -> dict[str, str]:
+def prepare_clusterings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData, gpus: float | None) -> dict[str, str]:
     """Return {sampler key: clustering folder} for every cluster sampler of the grid (empty without any)."""
     needs = spec.clusterings()
     if not needs:
@@ -140,25 +216,53 @@ def prepare_clusterings(spec: SweepSpec, root: Path, shared: SharedData, gpus: f
     data = shared.for_model(spec.model.name, spec.model.tokenizer)
     if spec.clustering.labels_path:  # copied into the run directory: trials on other nodes read it there
         given = load_clusters(spec.clustering.labels_path, len(data.train), data.train_fingerprint)
-        save_clusters(given, root / "clusters" / "given")
-        return dict.fromkeys(needs, str(root / "clusters" / "given"))
-    embeddings = None
+        save_clusters(given, steps.root / "clusters" / "given")
+        steps.finish("clusters/given")
+        return dict.fromkeys(needs, str(steps.root / "clusters" / "given"))
+    embeddings, embedded = None, None
     folders: dict[str, str] = {}
     for key, params in needs.items():
-        folder = root / "clusters" / clustering_key(params)
-        if not (folder / "meta.json").is_file():
+        rel = f"clusters/{clustering_key(params)}"
+        if embedded is None:  # the key of the embeddings, without computing them when every clustering is there
+            given = spec.clustering.embedding_model
+            embedded = (step_key(path=spec.clustering.embeddings_path) if spec.clustering.embeddings_path else
+                        embeddings_key(spec, given or reference_key(spec, data), data))
+        step = step_key(params=params, embeddings=embedded, seed=params.get("seed", spec.grid.seeds[0]))
+        if not steps.reuse(rel, step):
             if embeddings is None:
-                embeddings = load_embeddings(prepare_embeddings(spec, root, shared, data.train_fingerprint, gpus),
-                                             data.train_fingerprint)
-            result = fit_clusters(embeddings, params, spec.clustering.backend, seed=spec.grid.seeds[0],
-                                  fingerprint=data.train_fingerprint)
+                folder, embedded = prepare_embeddings(spec, steps, shared, gpus)
+                embeddings = load_embeddings(folder, data.train_fingerprint)
+                step = step_key(params=params, embeddings=embedded, seed=params.get("seed", spec.grid.seeds[0]))
+                release_gpu_memory()  # the embedding model's cached memory goes back before cuML clusters
+            result = fit_clusters(embeddings, params, spec.clustering.backend,
+                                  seed=params.get("seed", spec.grid.seeds[0]), fingerprint=data.train_fingerprint)
             if params["algorithm"] == "dbscan":
-                result.extra.update(dbscan_k_distance(embeddings, params, folder))
-            save_clusters(result, folder)
-        check_noise(read_json(folder / "meta.json"), folder)
-        folders[key] = str(folder)
+                result.extra.update(dbscan_k_distance(embeddings, params, steps.root / rel))
+            save_clusters(result, steps.root / rel)
+            steps.finish(rel, step)  # written before the noise check, so the plot it names exists
+        check_noise(read_json(steps.root / rel / "meta.json"), steps.where(f"{rel}/k_distance.png"))
+        folders[key] = str(steps.root / rel)
     log.info("clusterings: %d distinct for %d cluster samplers", len(set(folders.values())), len(needs))
     return folders
+
+
+INDICES = "indices"  # RUN_DIR/prepared/indices: the .npy files of `indices` samplers, where every node reads them
+
+
+def prepare_indices(spec: SweepSpec, steps: PreparedSteps) -> dict[str, str]:
+    """Copy the .npy file of each `indices` sampler into the run directory; returns {sampler key: its copy}."""
+    copies = {}
+    for entry in spec.grid.samplers:
+        if entry["type"] == "indices":
+            source = Path(entry["path"])
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+            target = steps.root / INDICES / f"{source.stem}-{digest}.npy"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copies[sampler_key(entry)] = str(target)
+    if copies:
+        steps.finish(INDICES)
+    return copies
 
 
 def tokenizer_key(model_name: str, tokenizer_name: str | None = None) -> str:
@@ -202,8 +306,9 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
     with contextlib.ExitStack() as stack:
         local_run = Path(storage.path()) if storage.local else Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="tis_ray_staging_")))
-        root = local_run / PREPARED
-        shared = SharedData(spec, root)
+        steps = PreparedSteps(storage, local_run / PREPARED)
+        steps.fetch_existing("data")  # tokenization is keyed by content: what is there is reused
+        shared = SharedData(spec, steps.root)
         models = {(s.model.name, s.model.tokenizer) for s in map(spec.for_point, spec.grid_points())}
         for name, tokenizer_name in sorted(models, key=str):
             data = shared.for_model(name, tokenizer_name)
@@ -211,31 +316,42 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
                  ", ".join(data.eval_sets), len(shared.folders))
         try:
             sweep_data = shared.for_model(spec.model.name, spec.model.tokenizer)
-            dynamics = prepare_dynamics(spec, root, sweep_data, gpus)  # before embeddings: one reference run
-            clusters = prepare_clusterings(spec, root, shared, gpus)
+            steps.finish("data")
+            tokenizers = len(shared.folders)
+            dynamics = prepare_dynamics(spec, steps, sweep_data, gpus)  # before embeddings: one reference run
+            clusters = prepare_clusterings(spec, steps, shared, gpus)
+            if len(shared.folders) > tokenizers:  # a given embedding model's own tokenization
+                steps.finish("data")
         finally:
             release_gpu_memory()
-        if not storage.local:
-            log.info("uploading the prepared data to %s", join(storage.location, PREPARED))
-            storage.upload(root, PREPARED)
+
+        indices = prepare_indices(spec, steps)
+
         def relative(folder: str) -> str:
             return os.path.relpath(folder, local_run)
 
         return {"data_by_tokenizer": {key: relative(f) for key, f in shared.folders.items()},
                 "clusters_by_sampler": {key: relative(f) for key, f in clusters.items()},
-                "dynamics": relative(dynamics) if dynamics else None}
+                "dynamics": relative(dynamics) if dynamics else None,
+                "indices_by_sampler": {key: relative(f) for key, f in indices.items()}}
 
 
 def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,
                  run_dir: str | Path) -> dict[str, str | None]:
-    """Return the local folders one trial reads: its model's data, its sampler's clustering (fetched once per
-    node into a local cache when the run directory is on a URI)."""
+    """Return the local folders one trial reads: its model's data, its sampler's clustering, the dynamics, an
+    `indices` sampler's file (fetched once per node into a local cache when the run directory is on a URI)."""
     storage = Storage(run_dir)
     trial = spec.for_point(point)
     data = prepared["data_by_tokenizer"][tokenizer_key(trial.model.name, trial.model.tokenizer)]
     clusters = prepared["clusters_by_sampler"].get(sampler_key(point.sampler))
-    data_root = storage.fetch(f"{PREPARED}/data")  # every tokenization with its shared token cache
+    # this trial's tokenization and the cache entries its manifest names, not every tokenizer's
+    manifest = storage.read_json(f"{data}/{MANIFEST}")
+    entries = {os.path.normpath(os.path.join(Path(data).name, path))
+               for path in [manifest["train"], *manifest["eval_sets"].values()]}
+    data_root = storage.fetch(f"{PREPARED}/data", [Path(data).name, *sorted(entries)])
     dynamics = prepared.get("dynamics") if sampler_from_entry(point.sampler).needs_dynamics else None
+    indices = prepared.get("indices_by_sampler", {}).get(sampler_key(point.sampler))
     return {"data": str(data_root / Path(data).name),
             "clusters": str(storage.fetch(clusters)) if clusters else None,
-            "dynamics": str(storage.fetch(dynamics)) if dynamics else None}
+            "dynamics": str(storage.fetch(dynamics)) if dynamics else None,
+            "indices": str(storage.fetch(str(Path(indices).parent)) / Path(indices).name) if indices else None}

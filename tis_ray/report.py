@@ -8,6 +8,7 @@ at the same budget and seed stands out from seed noise.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from pathlib import Path
@@ -19,6 +20,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tis_ray.comparison import (  # noqa: E402
+    ONE_RUN,
+    SEPARATE,
+    compare_with_expected,
+    epoch_table,
+    epoch_table_per_seed,
+)
 from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
 from tis_ray.errors import SpecError, TisRayError  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
@@ -102,8 +110,34 @@ def holm(p_values) -> np.ndarray:
 PAIRED_COLUMNS = ["setting", "budget", "n", "mean", "std", "ci_low", "ci_high", "t", "p", "p_holm", "verdict"]
 
 
-def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc", alpha: float = 0.05) -> pd.DataFrame:
-    """Return, per non-random setting and budget, its paired difference to random at the same budget and seed.
+def sampler_settings(done: pd.DataFrame) -> pd.Series:
+    """Return each row's sampler with its parameters as text ('random(nested=True)'), without extra-axis values."""
+    from tis_ray.samplers import sampler_label
+
+    if "sampler_params" not in done:
+        return done["sampler"].astype(str)
+    return pd.Series([sampler_label({"type": t, **json.loads(p or "{}")})
+                      for t, p in zip(done["sampler"], done["sampler_params"], strict=True)], index=done.index)
+
+
+def baseline_sampler(done: pd.DataFrame, baseline: str = "random") -> str | None:
+    """Return the sampler setting that is the baseline: the one named `baseline` exactly, else the one setting of
+    sampler type `baseline`; None when the results have none. Several of that type raise a one-line error."""
+    settings = sorted(set(sampler_settings(done)))
+    if baseline in settings:
+        return baseline
+    typed = [s for s in settings if s.split("(")[0] == baseline]
+    if len(typed) > 1:
+        raise TisRayError(f"report baseline {baseline!r} matches {len(typed)} samplers ({', '.join(typed)}): name "
+                          "one, with report.baseline in the spec or tis-ray report --baseline")
+    return typed[0] if typed else None
+
+
+def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc", alpha: float = 0.05,
+                     baseline: str = "random") -> pd.DataFrame:
+    """Return, per non-baseline setting and budget, its paired difference to the baseline sampler (`baseline`:
+    a sampler setting such as 'random(nested=True)' or a sampler type; see `baseline_sampler`) at the same
+    budget, seed and extra-axis values.
 
     Differences are in accuracy points (x 100): n pairs, mean, std, the 95% confidence interval of the mean
     difference, the paired t-test (scipy.stats.ttest_rel) and its p-value Holm-corrected across the budgets
@@ -112,9 +146,11 @@ def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc", alpha: floa
     """
     from scipy import stats
 
-    random = done[done["sampler"] == "random"].set_index(["overrides", "budget", "seed"])[metric]
+    base = baseline_sampler(done, baseline)
+    is_base = sampler_settings(done) == base
+    random = done[is_base].set_index(["overrides", "budget", "seed"])[metric]
     rows = []
-    for (setting, budget), part in done[done["sampler"] != "random"].groupby(GROUP):
+    for (setting, budget), part in done[~is_base].groupby(GROUP):
         keys = list(zip(part["overrides"], part["budget"], part["seed"], strict=True))
         pairs = [(100 * a, 100 * random[k]) for a, k in zip(part[metric], keys, strict=True) if k in random.index]
         if not pairs:
@@ -141,17 +177,6 @@ def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc", alpha: floa
     return table[PAIRED_COLUMNS]
 
 
-def epoch_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Return mean MNLI accuracy per (setting, budget, epoch) across seeds, with the number of seeds."""
-    rows = table[table["epoch"].notna()].copy()
-    rows["budget"] = rows.apply(_budget, axis=1)
-    cols = metrics_present(rows, MNLI)
-    grouped = rows.groupby(GROUP + ["epoch"], dropna=False)
-    out = pd.concat({label: grouped[c].mean() for c, label in cols}, axis=1)
-    out["seeds"] = grouped["seed"].nunique()
-    return out.sort_index()
-
-
 def _fmt(value, scale=100.0, digits=2) -> str:
     return "—" if pd.isna(value) else f"{scale * value:.{digits}f}"
 
@@ -167,11 +192,12 @@ def markdown(table: pd.DataFrame, floatfmt: str = ".2f", budget_label: str = "bu
     return flat.rename(columns={"budget": budget_label}).to_markdown(index=False, floatfmt=floatfmt)
 
 
-def _mean_std_markdown(table: pd.DataFrame) -> pd.DataFrame:
+def _mean_std_markdown(table: pd.DataFrame, mnli_scale: float = 100.0) -> pd.DataFrame:
+    """Return `table`'s (metric, mean/std) columns as 'mean ± std' text (MNLI times `mnli_scale`), with seeds."""
     labels = [c for c in table.columns.get_level_values(0).unique() if c not in ("seeds", "n_train")]
     shown = pd.DataFrame(index=table.index)
     for label in labels:
-        scale, digits = (100.0, 2) if label.startswith("MNLI") else (1.0, 3)
+        scale, digits = (mnli_scale, 2) if label.startswith("MNLI") else (1.0, 3)
         shown[label] = [f"{_fmt(m, scale, digits)} ± {_fmt(s, scale, digits)}"
                         for m, s in zip(table[(label, "mean")], table[(label, "std")], strict=True)]
     if ("n_train", "min") in table:
@@ -221,9 +247,13 @@ def figure_hans(done: pd.DataFrame, kind: str, path: Path, xlabel: str) -> Path:
     return _save(fig, path)
 
 
-def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
-    """MNLI-m accuracy vs epoch for each setting, one panel per budget (up to the 4 smallest)."""
-    rows = table[table["epoch"].notna() & table["mnli_m/acc"].notna()].copy()
+def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str, metric: str = "mnli_m/acc",
+                  label: str = "MNLI-m accuracy") -> Path | None:
+    """`metric` (MNLI-m accuracy, or the mean training loss) vs epoch for each setting, one panel per budget
+    (up to the 4 smallest), mean ± std over seeds."""
+    if metric not in table:
+        return None
+    rows = table[table["epoch"].notna() & table[metric].notna()].copy()
     if rows.empty or rows["epoch"].nunique() < 2:
         return None
     rows["budget"] = rows.apply(_budget, axis=1)
@@ -232,14 +262,14 @@ def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
     for ax, budget in zip(axes[0], budgets, strict=True):
         part = rows[rows["budget"] == budget] if not np.isnan(budget) else rows
         for setting, s in part.groupby("setting"):
-            stats = s.groupby("epoch")["mnli_m/acc"].agg(["mean", "std"]).reset_index()
+            stats = s.groupby("epoch")[metric].agg(["mean", "std"]).reset_index()
             ax.plot(stats["epoch"], stats["mean"], marker="o", label=setting)
             ax.fill_between(stats["epoch"], stats["mean"] - stats["std"].fillna(0),
                             stats["mean"] + stats["std"].fillna(0), alpha=0.2)
-        ax.set_title(f"MNLI-m accuracy vs epoch ({xlabel} = {budget:g})")
+        ax.set_title(f"{label} vs epoch ({xlabel} = {budget:g})")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("MNLI-m accuracy")
+    axes[0][0].set_ylabel(label)
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
 
@@ -279,25 +309,33 @@ def is_table(source: str | Path) -> bool:
     return Path(str(source).split("?")[0]).suffix in (".parquet", ".csv")
 
 
-def _expected_seeds(source: str, table: pd.DataFrame) -> int:
-    """The grid's number of seeds from the run's validated spec; the table's own count without one."""
-    if not is_table(source):
-        try:
-            spec = load_run_spec(source)
-        except SpecError as exc:
-            log.warning("%s; counting the seeds the results hold instead", exc)
-            spec = None
-        if spec is not None:
-            return len(spec.grid.seeds)
-    return int(table["seed"].nunique())
+def run_spec(source: str):
+    """Return the validated spec of a run directory, or None for an exported table, a run without one, or a
+    spec that no longer validates (then with a warning)."""
+    if is_table(source):
+        return None
+    try:
+        return load_run_spec(source)
+    except SpecError as exc:
+        log.warning("%s; reading the results without it", exc)
+        return None
 
 
 HANS_NOTE = (
     "HANS columns: a model that learned MNLI's lexical-overlap shortcut is right on entailed HANS pairs and wrong "
     "on non-entailed ones (McCoy et al., 2019), so E near 1 and NE near 0 is the expected pattern. The original "
-    "project's tables read the reverse (E ~0, NE ~1) even for its 84.9% model, which is consistent with the "
-    "label-order bug it had (HANS labels taken from hard-coded output ids); tis_ray maps every prediction "
-    "through the model's id2label, so its HANS columns are not comparable to the original's.")
+    "project's tables read the reverse (E ~0, NE ~1) even for its 84.9% model. Its label order was right "
+    "(its HANS processor lists contradiction, entailment, neutral, the order its models were trained in); its "
+    "HANS evaluation set ALBERT's token_type_ids to None (test_hans.py at prajjwal1/generalize_lm_nli@e84ab5a), "
+    "so every HANS pair was read as one segment. tis_ray encodes pairs with their segment ids at training and "
+    "evaluation alike, so its HANS columns are not comparable to the original's.")
+
+DBSCAN_NOTE = (
+    "The original's DBSCAN tables (\"with bug and DBSCAN\", committed 2020-05-27) were clustered on embeddings "
+    "from get_embeddings.py before its fix of 2020-05-29 (commit 9697c59), which re-embedded the first batch at "
+    "every step: the 392,702 vectors were the first 512 tiled, on which DBSCAN(eps 0.2, min_samples 50) finds "
+    "one noise-free cluster per distinct vector, i.e. per batch position. Those rows are flagged below; eps 0.2 "
+    "worked there because of that, not because of a property of [CLS] vectors.")
 
 
 def clustering_section(run_dir: str, out: Path) -> list[str]:
@@ -410,15 +448,46 @@ def data_map_section(run_dir: str, done: pd.DataFrame, out: Path) -> list[str]:
     return lines
 
 
+def epoch_section(table: pd.DataFrame, default_epochs: int | None, out: Path, xlabel: str) -> list[str]:
+    """Return the report lines of accuracy per epoch: mean ± std across seeds and per seed, each row under
+    the protocol it was read with."""
+    epochs = epoch_table(table, default_epochs)
+    epochs[("seeds", "expected")] = epochs[("seeds", "n")].groupby(level=["setting", "budget", "protocol"]).transform("max")
+    shown = _mean_std_markdown(epochs, mnli_scale=1.0)
+    text = markdown(shown, budget_label=xlabel)
+    _write(out, "epochs", epochs, text)
+    per_seed = epoch_table_per_seed(table, default_epochs)
+    link = _write(out, "epochs_per_seed", per_seed, markdown(per_seed, ".2f", xlabel))
+    return ["## Accuracy per epoch (MNLI, %)", "",
+            f"'{SEPARATE}': epoch k is a separate run trained for k epochs, with its own learning-rate schedule "
+            f"(a grid axis over train.epochs), which is what the original's epoch tables hold. '{ONE_RUN}': epoch k "
+            "of the setting's longest run, read before its schedule ends (an extension).", "",
+            text, "", f"Per seed: [{link}]({link})", ""]
+
+
+def original_section(table: pd.DataFrame, spec, out: Path, xlabel: str) -> list[str]:
+    """Return the report lines that set our accuracies beside the original's (the spec's expected numbers)."""
+    compared = compare_with_expected(table, spec.expected, spec.train.epochs)
+    text = compared.to_markdown(index=False, floatfmt=".2f")
+    link = _write(out, "vs_original", compared, text)
+    notes = [f"- {note}" for note in spec.expected.notes]
+    return ["## Ours beside the original", "",
+            f"The original's numbers ({spec.expected.source or 'the spec'}), MNLI accuracy in %; diff = ours − "
+            "original. 'seed mean' compares our mean over seeds with the original's seed-less row; a row without "
+            "ours has no finished trial yet. Rows the original itself flagged say so.", "",
+            text, "", f"([{link}]({link}))", "", *notes, *([""] if notes else [])]
+
+
 def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
     write_via(out / "tables" / f"{name}.csv", table.to_csv)
     write_text(out / "tables" / f"{name}.md", text + "\n")
     return f"tables/{name}.md"
 
 
-def build_report(source: str | Path, out_dir: str | Path) -> Path:
+def build_report(source: str | Path, out_dir: str | Path, baseline: str | None = None) -> Path:
     """Write tables (Markdown + CSV), figures (PNG) and index.md for a run directory (a local path or a URI)
-    or an exported table; returns index.md."""
+    or an exported table; returns index.md. `baseline`: the sampler each other is compared with (default: the
+    spec's report.baseline, else random)."""
     source, out = str(source), Path(out_dir)
     table = read_table(source)
     if table.empty:
@@ -429,7 +498,9 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
     if done.empty:
         raise TisRayError(f"{source}: no completed trials yet ({len(trials)} trials, none finished)")
     xlabel = budget_name(trials)
-    expected = _expected_seeds(source, trials)
+    spec = run_spec(source)
+    expected = len(spec.grid.seeds) if spec is not None else int(trials["seed"].nunique())
+    default_epochs = spec.train.epochs if spec is not None else None
     lines = [f"# Report: {source_name(source)}", "",
              f"{len(done)} of {len(trials)} trials completed; {len(trials) - len(done)} failed or unfinished. "
              f"Budget axis: {xlabel}. MNLI accuracies in %, HANS accuracies as fractions "
@@ -440,7 +511,8 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
     lines += ["## Mean ± std across seeds", "", text, ""]
     _write(out, "mean_std", mean, text)
 
-    paired = paired_vs_random(done)
+    baseline = baseline or (spec.report.baseline if spec is not None else "random")
+    paired = paired_vs_random(done, baseline=baseline)
     if not paired.empty:
         text = markdown(paired.set_index(GROUP), budget_label=xlabel)
         link = _write(out, "paired_vs_random", paired, text)
@@ -456,7 +528,9 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
                figure_hans(done, "entailed", out / "figures" / "hans_entailed.png", xlabel),
                figure_hans(done, "non_entailed", out / "figures" / "hans_non_entailed.png", xlabel),
                figure_vs_random(paired, out / "figures" / "sampler_vs_random.png", xlabel),
-               figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel)]
+               figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel),
+               figure_epochs(table, out / "figures" / "training_loss.png", xlabel, "train/loss",
+                             "mean training loss")]
     for fig in figures:
         if fig is not None:
             lines += [f"![{fig.stem}](figures/{fig.name})", ""]
@@ -469,15 +543,17 @@ def build_report(source: str | Path, out_dir: str | Path) -> Path:
     lines.append("")
 
     if table["epoch"].notna().any() and table["epoch"].nunique() > 1:
-        epochs = epoch_table(table)
-        link = _write(out, "epochs", epochs, markdown(epochs, ".4f", xlabel))
-        lines += ["## Accuracy per epoch", "", f"Mean across seeds: [{link}]({link})", ""]
+        lines += epoch_section(table, default_epochs, out, xlabel)
+    if spec is not None and spec.expected.rows:
+        lines += original_section(table, spec, out, xlabel)
 
     if not is_table(source):
         lines += clustering_section(source, out)
         lines += data_map_section(source, done, out)
 
     lines += ["## Notes", "", HANS_NOTE, ""]
+    if spec is not None and any(cell.flag and "bug" in cell.flag for cell in spec.expected.rows):
+        lines += [DBSCAN_NOTE, ""]
 
     missing = trials[trials["status"] != "completed"]
     if not missing.empty:

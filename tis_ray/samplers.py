@@ -26,13 +26,15 @@ NOISE = -1  # DBSCAN's label for points in no cluster
 @dataclass(frozen=True)
 class SamplingPool:
     """What samplers choose from: class labels; for cluster samplers the cluster of each example and its
-    distance to that cluster's center (None for algorithms without centers); for dynamics samplers the
-    reference run's training dynamics."""
+    distance to that cluster's center (None for algorithms without centers), and for KMeans the training
+    example nearest each center over the whole set; for dynamics samplers the reference run's training
+    dynamics."""
 
     labels: np.ndarray
     clusters: np.ndarray | None = None
     distances: np.ndarray | None = None
     dynamics: Dynamics | None = None  # the reference run's training dynamics, for dynamics samplers
+    centroid_nearest: np.ndarray | None = None  # [k]: the example nearest center j among all examples
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -103,11 +105,55 @@ def _centroid(groups: dict[int, np.ndarray], distances: np.ndarray, budget: int,
     return _interleave([ranked[k] for k in rng.permutation(list(ranked))], budget)
 
 
-def _whole_clusters(groups: dict[int, np.ndarray], k: int, rng: np.random.Generator) -> np.ndarray:
+def _centroid_overall(nearest: np.ndarray | None, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """The original's centroid rule (core/clustering.py, get_cluster_indices_from_centroid): for each center,
+    the nearest example of the whole training set (pairwise_distances_argmin_min), duplicates kept.
+
+    With a budget equal to the number of centers (the original's case) every center contributes; a smaller
+    budget takes a seeded random set of centers. Two centers can share their nearest example, so the subset
+    can hold fewer distinct examples than rows: the trial trains on the rows, as the original's Subset did.
+    """
+    if nearest is None:
+        raise SamplingError("kmeans mode centroid_overall needs each center's nearest example "
+                            "(centroid_nearest.npy, written by tis_ray's KMeans preparation); these cluster "
+                            "labels have none: prepare the clustering again")
+    if budget > len(nearest):
+        raise SamplingError(f"kmeans mode centroid_overall takes one example per center: a budget of {budget} "
+                            f"is more than the {len(nearest)} centers")
+    return nearest[rng.permutation(len(nearest))[:budget]] if budget < len(nearest) else nearest
+
+
+def _under_budget(groups: dict[int, np.ndarray], budget: int) -> np.ndarray:
+    """The original's rule for a data % (core/clustering.py, get_cluster_indices_by_pct): whole clusters in
+    `groups` order while the running total stays strictly below `budget`; the first cluster that would reach
+    it ends the walk. The same for every seed, and smaller than the budget."""
+    taken, total = [], 0
+    for members in groups.values():
+        total += len(members)
+        if total >= budget:
+            break
+        taken.append(members)
+    if not taken:
+        first = next(iter(groups))
+        raise SamplingError(f"whole clusters under a budget of {budget}: the first cluster in label order ({first}) "
+                            f"holds {len(groups[first])} examples, so no whole cluster fits; use a larger budget "
+                            "or mode proportional")
+    return np.concatenate(taken)
+
+
+def _whole_clusters(groups: dict[int, np.ndarray], k: int, order: str, rng: np.random.Generator) -> np.ndarray:
+    """All members of `k` clusters: the first k in `groups` order (order 'label', the original's
+    get_cluster_indices_by_num) or k drawn by the seed (order 'random')."""
     if k > len(groups):
         raise SamplingError(f"clusters_to_take={k} but the clustering has only {len(groups)} clusters")
-    keys = rng.choice(list(groups), size=k, replace=False)
+    keys = list(groups)[:k] if order == "label" else rng.choice(list(groups), size=k, replace=False)
     return np.concatenate([groups[int(key)] for key in keys])
+
+
+def _noise_last(groups: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """The groups in ascending label order with DBSCAN's noise group after every cluster, as the original met
+    it (Python's set order puts -1 after the non-negative labels)."""
+    return {k: v for k, v in groups.items() if k != NOISE} | ({NOISE: groups[NOISE]} if NOISE in groups else {})
 
 
 class Sampler:
@@ -129,6 +175,10 @@ class Sampler:
     def budget_free(self) -> bool:
         """True when the sampler decides the subset size itself (whole clusters), so no budget is given."""
         return getattr(self, "mode", None) == "num_clusters"
+
+    def selection_record(self, pool: SamplingPool, indices: np.ndarray) -> dict:
+        """Return what a trial's subset.json records about how this sampler chose `indices` (empty by default)."""
+        return {}
 
     def clustering_params(self) -> dict | None:
         """Return the clustering this sampler needs as {'algorithm': ..., **params}, or None."""
@@ -181,6 +231,22 @@ class StratifiedSampler(Sampler):
         return _proportional(_groups(pool.labels), budget, rng)
 
 
+# What each cluster mode follows: the original's function (prajjwal1/generalize_lm_nli@e84ab5a,
+# core/clustering.py) or, for tis_ray's own modes, what it adds.
+MODE_RULES = {
+    "proportional": "tis_ray: the budget split across clusters by size, a seeded draw in each (extension)",
+    "round_robin": "tis_ray: one example per cluster in turn, seeded (extension)",
+    "centroid": "tis_ray: each cluster's own nearest member first, no duplicates (extension)",
+    "whole_clusters": "original get_cluster_indices_by_pct: whole clusters in ascending label order while the "
+                      "total stays below the budget, noise last",
+    "num_clusters": "original get_cluster_indices_by_num (cluster_order label: clusters 0..k-1); cluster_order "
+                    "random is a seeded choice of k clusters (extension)",
+    "centroid_overall": "original get_cluster_indices_from_centroid: each center's nearest example in the whole "
+                        "training set, duplicates kept",
+}
+CLUSTER_ORDERS = ("label", "random")
+
+
 class _ClusterSampler(Sampler):
     def _cluster_groups(self, pool: SamplingPool) -> dict[int, np.ndarray]:
         if pool.clusters is None:
@@ -193,8 +259,15 @@ class _ClusterSampler(Sampler):
         if self.mode == "round_robin":
             return _round_robin(groups, budget, rng)
         if self.mode == "centroid":
+            if pool.distances is None:
+                raise SamplingError(f"sampler '{self.name}' mode centroid needs each example's distance to its "
+                                    "center (distances.npy), and these cluster labels have none")
             return _centroid(groups, pool.distances, budget, rng)
-        return _whole_clusters(groups, self.clusters_to_take, rng)
+        if self.mode == "centroid_overall":
+            return _centroid_overall(pool.centroid_nearest, budget, rng)
+        if self.mode == "whole_clusters":
+            return _under_budget(_noise_last(groups), budget)
+        return _whole_clusters(_noise_last(groups), self.clusters_to_take, self.cluster_order, rng)
 
     def validate(self):
         super().validate()
@@ -203,22 +276,38 @@ class _ClusterSampler(Sampler):
                             f"with it (got mode={self.mode!r}, clusters_to_take={self.clusters_to_take})")
         if self.clusters_to_take is not None and self.clusters_to_take < 1:
             raise SpecError(f"sampler '{self.name}': clusters_to_take must be >= 1")
+        if self.cluster_order not in CLUSTER_ORDERS:
+            raise SpecError(f"sampler '{self.name}': unknown cluster_order {self.cluster_order!r}; "
+                            f"known: {', '.join(CLUSTER_ORDERS)}")
+        if self.cluster_order != "label" and self.mode != "num_clusters":
+            raise SpecError(f"sampler '{self.name}': cluster_order goes with mode num_clusters")
         return self
+
+    def selection_record(self, pool, indices):
+        """The mode's rule, the clusters the subset touches and, for whole-cluster modes, which were taken."""
+        record = {"rule": MODE_RULES[self.mode], "n_distinct": len(np.unique(indices))}
+        if self.mode in ("whole_clusters", "num_clusters") and pool.clusters is not None:
+            record["clusters_taken"] = sorted(int(k) for k in np.unique(pool.clusters[indices]))
+        return record
 
 
 class KMeansSampler(_ClusterSampler):
     """Subsets drawn from KMeans clusters of [CLS] embeddings.
 
-    mode: proportional (budget split by cluster size), centroid (nearest to each centroid first),
-    round_robin (one per cluster in turn), num_clusters (all members of `clusters_to_take` clusters).
+    mode: proportional (budget split by cluster size), centroid (each cluster's nearest member first),
+    round_robin (one per cluster in turn), whole_clusters (the original's data % rule), num_clusters (all
+    members of `clusters_to_take` clusters, in `cluster_order`), centroid_overall (the original's centroid
+    rule). MODE_RULES says which follow the original's functions.
     """
 
     name = "kmeans"
-    modes = ("proportional", "centroid", "round_robin", "num_clusters")
+    modes = ("proportional", "centroid", "round_robin", "whole_clusters", "num_clusters", "centroid_overall")
     algorithm = "kmeans"
 
-    def __init__(self, *, mode: str = "proportional", n_clusters: int = 16, clusters_to_take: int | None = None):
+    def __init__(self, *, mode: str = "proportional", n_clusters: int = 16, clusters_to_take: int | None = None,
+                 cluster_order: str = "label"):
         self.mode, self.n_clusters, self.clusters_to_take = mode, n_clusters, clusters_to_take
+        self.cluster_order = cluster_order
 
     def validate(self):
         super().validate()
@@ -237,19 +326,21 @@ class DBSCANSampler(_ClusterSampler):
     """Subsets drawn from DBSCAN clusters, with an explicit policy for noise points.
 
     noise: exclude (never selected), include (each noise point is a cluster of its own),
-    cluster (all noise points form one extra cluster). mode: proportional, round_robin, num_clusters.
+    cluster (all noise points form one extra cluster). mode: proportional, round_robin, whole_clusters,
+    num_clusters; the two whole-cluster modes reach noise only after every cluster, as the original did.
     """
 
     name = "dbscan"
-    modes = ("proportional", "round_robin", "num_clusters")
+    modes = ("proportional", "round_robin", "whole_clusters", "num_clusters")
     noise_policies = ("exclude", "include", "cluster")
     metrics = ("euclidean", "cosine")  # what cuML's DBSCAN supports, so both backends run every spec
     algorithm = "dbscan"
 
     def __init__(self, *, mode: str = "proportional", eps: float = 0.2, min_samples: int = 50,
-                 metric: str = "euclidean", noise: str = "exclude", clusters_to_take: int | None = None):
+                 metric: str = "euclidean", noise: str = "exclude", clusters_to_take: int | None = None,
+                 cluster_order: str = "label"):
         self.mode, self.eps, self.min_samples, self.metric = mode, eps, min_samples, metric
-        self.noise, self.clusters_to_take = noise, clusters_to_take
+        self.noise, self.clusters_to_take, self.cluster_order = noise, clusters_to_take, cluster_order
 
     def validate(self):
         super().validate()
@@ -452,6 +543,11 @@ def get_sampler(name: str, **params) -> Sampler:
 def sampler_from_entry(sampler: dict) -> Sampler:
     """Return the validated sampler of a spec entry {'type': ..., params}, via `get_sampler`."""
     return get_sampler(sampler["type"], **{k: v for k, v in sampler.items() if k != "type"})
+
+
+def canonical_entry(sampler: dict) -> dict:
+    """Return a sampler entry with every parameter written out (defaults filled in), for comparing entries."""
+    return {"type": sampler["type"], **sampler_from_entry(sampler).params()}
 
 
 def sampler_key(sampler: dict) -> str:

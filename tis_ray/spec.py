@@ -156,6 +156,11 @@ class ClusteringSpec(_Strict):
     embedding_precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     labels_path: LocalPath = None  # reuse saved cluster labels (a cluster output folder)
     normalize: Literal["none", "l2"] = "none"  # l2: unit-length [CLS] vectors first (cosine geometry)
+    # KMeans: refine = cuML's KMeans on a GPU, else MiniBatchKMeans + Lloyd passes (near Lloyd's inertia);
+    # minibatch = scikit-learn's MiniBatchKMeans alone (the original's), lloyd = full KMeans
+    kmeans_method: Literal["refine", "minibatch", "lloyd"] = "refine"
+    kmeans_batch_size: int = 8192  # MiniBatchKMeans batch (the original's --batch_size 2048)
+    seed: int | None = None  # KMeans random_state; None: the grid's first seed (the original used 0)
 
     @field_validator("embedding_model")
     @classmethod
@@ -190,6 +195,9 @@ class GridSpec(_Strict):
     data_pct: list[Annotated[float, AfterValidator(_fraction)]] | None = None  # each in (0, 1]; 0.1 = 10%
     n_examples: list[Annotated[int, AfterValidator(_positive)]] | None = None  # subset sizes (or data_pct)
     samplers: list[dict[str, Any]] = [{"type": "random"}]  # {type: kmeans, mode: centroid, ...}
+    # how a data_pct becomes a size: round (nearest) or floor (int(N * pct), the original's subsampling_mnli.py
+    # and get_cluster_indices_by_pct)
+    budget_rounding: Literal["round", "floor"] = "round"
     extra: dict[str, list[Any]] = {}  # further axes over spec fields: {"model.freeze_base": [false, true]}
 
     @field_validator("samplers")
@@ -231,11 +239,52 @@ class GridSpec(_Strict):
         return self
 
 
+class ExpectedRow(_Strict):
+    """One cell of the original's tables: a grid setting, budget, seed and epoch count with its accuracies."""
+
+    sampler: dict[str, Any] = {"type": "random"}  # the grid's sampler entry (defaults need not be written out)
+    overrides: dict[str, Any] = {}  # the setting's extra-axis values other than train.epochs
+    data_pct: float | None = None  # the budget, as in the grid (none: a budget-free sampler)
+    n_examples: int | None = None
+    seed: int | None = None  # the original's seed; None: compared with our mean over seeds
+    epochs: int | None = None  # after this many epochs (None: the spec's train.epochs)
+    mnli_m: float | None = None  # MNLI matched accuracy in %, as the original printed it
+    mnli_mm: float | None = None  # MNLI mismatched accuracy in %
+    flag: str | None = None  # what the original said of the row ("with bug") or a flaw of its table
+
+    @field_validator("sampler")
+    @classmethod
+    def _known(cls, value):
+        sampler_from_entry(value)
+        return value
+
+
+class ExpectedSpec(_Strict):
+    # The original's published numbers for this spec's settings: the report sets ours beside them
+    source: str | None = None  # where they come from (repository, commit, table)
+    notes: list[str] = []  # what a reader should know about those tables
+    rows: list[ExpectedRow] = []
+
+
+class ReportSpec(_Strict):
+    # the sampler every other one is compared with, paired by seed: a sampler type when the grid has one of
+    # that type (random), or a setting such as random(nested=True) when it has several
+    baseline: str = "random"
+
+
 class ResourcesSpec(_Strict):
     cpu: float = 1  # CPUs per trial (torch uses this many threads)
     gpu: float = 0  # GPUs per trial; fractions let small trials share a GPU
     max_concurrent: int | None = None  # None: as many as the cluster fits
     max_failures: int = 1  # Tune retries of a trial whose worker died
+    # a custom resource the preparation task asks for, e.g. on_demand (cluster.yaml's on-demand GPU nodes), so a
+    # spot interruption cannot stop the reference fine-tune; None: any node with a GPU
+    preparation_resource: str | None = None
+
+
+# short parameter names in trial folder names
+FOLDER_ABBREVIATIONS = {"n_clusters": "k", "min_samples": "ms", "clusters_to_take": "take", "cluster_order": "order",
+                        "drop_hardest": "drop"}
 
 
 class GridPoint(_Strict):
@@ -267,10 +316,15 @@ class GridPoint(_Strict):
             return "indices"
         return "data_pct" if self.data_pct is not None else "n_examples" if self.n_examples is not None else "sampler"
 
-    def subset_size(self, n_train: int) -> int | None:
-        """Return the subset size on a training set of `n_train` examples (None: the sampler decides)."""
+    def subset_size(self, n_train: int, rounding: str = "round") -> int | None:
+        """Return the subset size on a training set of `n_train` examples (None: the sampler decides).
+
+        rounding: 'round' (nearest) or 'floor' (int(n_train * data_pct), the original's sizes).
+        """
         if self.data_pct is not None:
-            return max(1, round(self.data_pct * n_train))
+            exact = self.data_pct * n_train
+            # the floor of the float product, as the original's int(len(ds) * pct) (0.29 * 100 gives 28)
+            return max(1, int(exact) if rounding == "floor" else round(exact))
         if self.n_examples is not None and self.n_examples > n_train:
             raise SamplingError(f"n_examples={self.n_examples} but the training set has {n_train} examples")
         return self.n_examples
@@ -285,6 +339,16 @@ class GridPoint(_Strict):
         """Return the setting's display name: the sampler with its parameters, then any overrides."""
         return sampler_label(self.sampler) + "".join(f" {k}={v if isinstance(v, str) else json.dumps(v)}"
                                                      for k, v in sorted(self.overrides.items()))
+
+    def folder_name(self) -> str:
+        """Return a readable folder name of the point, e.g. 's42-pct0.1-kmeans_k=8' (a trial's folder adds its id)."""
+        budget = (f"pct{self.data_pct:g}" if self.data_pct is not None else
+                  f"n{self.n_examples}" if self.n_examples is not None else "own")
+        params = "".join(f"_{FOLDER_ABBREVIATIONS.get(k, k)}={v}" for k, v in sorted(self.sampler.items())
+                         if k not in ("type", "path"))
+        overrides = "".join(f"-{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(self.overrides.items()))
+        # only characters every filesystem and object store keeps as they are (Ray Tune rewrites others)
+        return re.sub(r"[^A-Za-z0-9._=-]", "_", f"s{self.seed}-{budget}-{self.sampler['type']}{params}{overrides}")[:120]
 
     def key(self) -> str:
         """Return the point as stable text, for matching trials to grid points."""
@@ -311,6 +375,8 @@ class SweepSpec(_Strict):
     dynamics: DynamicsSpec = DynamicsSpec()
     grid: GridSpec = GridSpec(data_pct=[1.0])
     resources: ResourcesSpec = ResourcesSpec()
+    expected: ExpectedSpec = ExpectedSpec()
+    report: ReportSpec = ReportSpec()
 
     @field_validator("name")
     @classmethod
@@ -382,14 +448,36 @@ class SweepSpec(_Strict):
                                  f"{self.reference_epochs()} epochs (dynamics.epochs)")
         return self
 
+    @model_validator(mode="after")
+    def _centroids_need_distances(self):
+        labels = self.clustering.labels_path
+        if not labels or not Path(labels).exists():
+            return self  # no given labels (or a missing path, which check_local_inputs reports)
+        for entry in self.grid.samplers:
+            needs = {"centroid": "distances.npy", "centroid_overall": "centroid_nearest.npy"}.get(entry.get("mode"))
+            if entry["type"] == "kmeans" and needs and not (Path(labels) / needs).is_file():
+                raise ValueError(f"sampler kmeans mode {entry['mode']} needs {needs} beside the cluster labels, and "
+                                 f"{labels} has none: give a folder written by tis-ray cluster, or use mode "
+                                 "proportional")
+        return self
+
     def clusterings(self) -> dict[str, dict[str, Any]]:
         """Return {sampler key: {'algorithm': ..., **params}} for each cluster sampler of the grid."""
         needs = {}
         for entry in self.grid.samplers:
             params = sampler_from_entry(entry).clustering_params()
             if params is not None:
-                if self.clustering.normalize != "none":
+                # only settings that differ from the defaults enter the key: earlier runs keep their folders
+                defaults = ClusteringSpec()
+                if self.clustering.normalize != defaults.normalize:
                     params["normalize"] = self.clustering.normalize
+                if params["algorithm"] == "kmeans":
+                    if self.clustering.kmeans_method != defaults.kmeans_method:
+                        params["method"] = self.clustering.kmeans_method
+                    if self.clustering.kmeans_batch_size != defaults.kmeans_batch_size:
+                        params["batch_size"] = self.clustering.kmeans_batch_size
+                    if self.clustering.seed is not None:
+                        params["seed"] = self.clustering.seed
                 needs[sampler_key(entry)] = params
         return needs
 

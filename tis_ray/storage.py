@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -119,11 +119,12 @@ class Storage:
             self.fs.delete_dir(self.path(rel))
 
     @contextlib.contextmanager
-    def removed_on_failure(self) -> Iterator[Storage]:
+    def removed_on_failure(self, keep: Callable[[], bool] = lambda: False) -> Iterator[Storage]:
         """Yield this folder for writing; if it did not exist and the block fails, remove it again, so a run
-        stopped by bad input leaves nothing behind and never touches an older one."""
+        stopped by bad input leaves nothing behind and never touches an older one. `keep()` says, after a
+        failure, that the folder holds finished work worth more than a clean slate (then it stays)."""
         if self.local:
-            with new_output_dir(self.root) as folder:
+            with new_output_dir(self.root, keep=keep) as folder:
                 folder.mkdir(parents=True, exist_ok=True)
                 yield self
             return
@@ -131,7 +132,7 @@ class Storage:
         try:
             yield self
         except BaseException:
-            if created:
+            if created and not keep():
                 self.delete("")
             raise
 
@@ -143,27 +144,39 @@ class Storage:
         pafs.copy_files(str(local_dir), target, source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=self.fs)
 
-    def fetch(self, rel: str) -> Path:
+    def download(self, rel: str, local_dir: str | Path) -> Path:
+        """Copy the folder `rel` here into the local folder `local_dir` (files there are replaced); returns it."""
+        Path(local_dir).mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(self.path(rel), str(local_dir), source_filesystem=self.fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+        return Path(local_dir)
+
+    def fetch(self, rel: str, parts: list[str] | None = None) -> Path:
         """Return a local folder with the content of `rel`: itself on a local disk, else a node-local cached copy.
 
-        The cache key hashes the folder's file names, sizes and manifests, so a changed folder is fetched again,
-        and concurrent trials on one node download it once (the copy is renamed into place whole).
+        `parts`: only these sub-paths of `rel` (a trial's tokenization, not every tokenizer's), laid out as in
+        `rel`. The cache key hashes the fetched file names, sizes and manifests, so a changed folder is fetched
+        again, and concurrent trials on one node download it once (the copy is renamed into place whole).
         """
         if self.local:
             return Path(self.path(rel))
-        infos = self.files(rel)
-        if not infos:
-            raise TisRayError(f"{join(self.location, rel)}: nothing there to read")
+        parts = parts or [""]
         digest = hashlib.sha256(self.location.split("?")[0].encode() + rel.encode())
-        for info in sorted(infos, key=lambda i: i.path):
-            digest.update(f"{info.path}:{info.size}".encode())
-            if info.base_name in MANIFESTS:
-                digest.update(self.read_bytes(info.path.removeprefix(self.root + "/")))
+        for part in parts:
+            infos = self.files(f"{rel}/{part}".rstrip("/"))
+            if not infos:
+                raise TisRayError(f"{join(self.location, rel, part)}: nothing there to read")
+            for info in sorted(infos, key=lambda i: i.path):
+                digest.update(f"{info.path}:{info.size}".encode())
+                if info.base_name in MANIFESTS:
+                    digest.update(self.read_bytes(info.path.removeprefix(self.root + "/")))
         from tis_ray.data.loaders import cache_dir
 
         target = cache_dir() / "storage" / digest.hexdigest()[:24]
         if not target.is_dir():
             with folder_written_whole(target) as tmp:  # another trial on this node may fetch it first: fine
-                pafs.copy_files(self.path(rel), str(tmp), source_filesystem=self.fs,
-                                destination_filesystem=pafs.LocalFileSystem())
+                for part in parts:
+                    (tmp / part).mkdir(parents=True, exist_ok=True)
+                    pafs.copy_files(self.path(f"{rel}/{part}".rstrip("/")), str(tmp / part),
+                                    source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
         return target

@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
 from tis_ray.io import read_json, write_text
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PREPARED_FILE = "prepared.json"  # the `prepared` dict every trial reads, kept for --resume
 # What the console progress table shows besides trial status and parameters.
-PROGRESS_METRICS = ["epoch", "n_train", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
+PROGRESS_METRICS = ["epoch", "n_train", "train/loss", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
 
 
 def tune_trial(config: dict) -> None:
@@ -42,7 +44,7 @@ def tune_trial(config: dict) -> None:
     spec = build_spec(config["spec"], source="trial config")
     storage = Storage(config["run_dir"])
     inputs = trial_inputs(config["prepared"], spec, point, config["run_dir"])
-    trial_id = tune.get_context().get_trial_id()
+    trial_id = trial_folder(config["point"], tune.get_context().get_trial_id())
 
     def report(metrics: dict, checkpoint_dir: Path | None = None) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
@@ -103,8 +105,15 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
         state = "on remote storage"
     else:
         state = "exists: --resume continues it" if Path(location).exists() else "new"
+    epoch_axis = spec.grid.extra.get("train.epochs")
+    epochs = (f"{min(epoch_axis)}-{max(epoch_axis)} epochs (one run per count)" if epoch_axis
+              else f"{spec.train.epochs} epochs")
+    size = ""
+    if spec.grid.data_pct:
+        size = (" on int(N x data_pct) examples (floored, as the original)" if spec.grid.budget_rounding == "floor"
+                else " on round(N x data_pct) examples")
     lines = [f"sweep {spec.name}: {spec.n_trials()} trials = {' x '.join(axes)} -> {location} ({state})",
-             f"each trial: {r.cpu:g} CPU, {r.gpu:g} GPU, {spec.train.epochs} epochs of {model}; "
+             f"each trial: {r.cpu:g} CPU, {r.gpu:g} GPU, {epochs} of {model}{size}; "
              f"{r.max_concurrent or 'as many as fit'} at a time; a trial whose worker dies is retried "
              f"{_count(r.max_failures, 'time')}",
              f"prepared once: {spec.data.source} data tokenized for {', '.join(['train', *spec.eval_sets])}"]
@@ -136,12 +145,24 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def trial_folder(point: dict, trial_id: str) -> str:
+    """Return a trial's folder in the run directory: its grid point in words, then Tune's trial id, e.g.
+    's42-pct0.1-kmeans_k=8-468b5_00001'."""
+    return f"{GridPoint.model_validate(point).folder_name()}-{trial_id}"
+
+
+def _setting_of(spec) -> str:
+    return GridPoint.model_validate(spec.config["point"]).label()
+
+
 def param_space(spec: SweepSpec, run_dir: str, prepared: dict[str, Any]) -> dict[str, Any]:
-    """Return the Tuner's param space: the grid points as one grid_search axis, everything else as constants."""
+    """Return the Tuner's param space: the grid points as one grid_search axis, the point's setting label (what
+    the live table shows), everything else as constants."""
     from ray import tune
 
     return {
         "point": tune.grid_search([point.model_dump(mode="json") for point in spec.grid_points()]),
+        "setting": tune.sample_from(_setting_of),
         "spec": spec.model_dump(mode="json"),
         "run_dir": str(run_dir),
         "prepared": prepared,
@@ -174,12 +195,21 @@ def preparation_gpus(spec: SweepSpec) -> int:
     return 1 if spec.resources.gpu else 0
 
 
+PREPARATION_RETRIES = 2  # a preparation task whose node or worker dies (a spot interruption) starts again
+
+
 def prepare_on_cluster(spec: SweepSpec, run_dir: str) -> dict[str, Any]:
-    """Run `prepare_shared` as one Ray task with a trial's CPUs and a whole GPU (a GPU node on a GPU cluster)."""
+    """Run `prepare_shared` as one Ray task with a trial's CPUs and a whole GPU (a GPU node on a GPU cluster),
+    on a node with `resources.preparation_resource` when the spec names one. A task whose worker dies is
+    retried and reuses the steps its earlier attempt finished; an error of the preparation itself is not."""
     import ray
 
     r = spec.resources
-    task = ray.remote(num_cpus=r.cpu, num_gpus=preparation_gpus(spec), max_retries=0)(_prepare_task)
+    custom = {r.preparation_resource: 0.001} if r.preparation_resource else None
+    if custom:
+        log.info("the preparation waits for a node with the custom resource %r", r.preparation_resource)
+    task = ray.remote(num_cpus=r.cpu, num_gpus=preparation_gpus(spec), resources=custom,
+                      max_retries=PREPARATION_RETRIES, retry_exceptions=False)(_prepare_task)
     try:
         return ray.get(task.remote(spec.model_dump(mode="json"), str(run_dir)))
     except ray.exceptions.RayTaskError as exc:
@@ -201,37 +231,56 @@ def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
     return prepare_shared(spec, run_dir, preparation_gpus(spec))
 
 
+def same_run(recorded: str, resolved: str) -> bool:
+    """True when two resolved specs describe the same runs: they may differ in what only the report reads (the
+    original's expected numbers, the report's settings)."""
+    def runs(text: str) -> dict:
+        raw = yaml.safe_load(text) or {}
+        raw.pop("expected", None)
+        raw.pop("report", None)
+        return raw
+
+    return runs(recorded) == runs(resolved)
+
+
 def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
     """Run (or resume) the sweep of `spec`; returns Tune's ResultGrid. The run directory is storage_path/name,
     a local path or a URI."""
     from ray import tune
+
+    from tis_ray.preparation import finished_steps, prepare_shared
 
     check_local_inputs(spec)
     location = run_location(spec)
     storage = Storage(location)
     storage.check()  # an unknown scheme, an unreachable endpoint or a missing bucket stops here
     exists = storage.exists()
-    resuming = resume and exists and tune.Tuner.can_restore(location)
-    if exists and not resume:
+    started = exists and tune.Tuner.can_restore(location)  # Tune's state: trials were scheduled here
+    resuming = resume and started
+    if started and not resume:
         raise TisRayError(f"run directory {location} exists: pass --resume to continue it, or set another name "
                           "(--set name=...)")
+    if exists and not started:
+        log.info("%s holds no trials yet: its finished preparation steps (%s) are reused where they still fit "
+                 "the spec", location, ", ".join(finished_steps(storage)) or "none")
     log.info("%s", describe_sweep(spec, trials=False))
     connect(address, num_cpus)
     if address and storage.local:
         check_visible_from_nodes(storage.path())
-    with storage.removed_on_failure():
+    # a preparation that fails keeps the steps it finished (a reference run, embeddings): a rerun reuses them
+    with storage.removed_on_failure(keep=lambda: bool(finished_steps(storage))):
         resolved = dump_spec(spec)
-        if resuming and storage.read_text(SPEC_FILE) != resolved:
+        if resuming and not same_run(storage.read_text(SPEC_FILE), resolved):
             raise TisRayError(f"the spec differs from the one {location} was started with ({SPEC_FILE}): "
                               "resume with that spec, or start a new run under another name")
         storage.write_text(SPEC_FILE, resolved)
         if resuming:
             prepared = storage.read_json(PREPARED_FILE)
-        elif address:  # on a cluster the preparation runs where trials run (a GPU node)
+        elif address or preparation_gpus(spec):
+            # on a cluster the preparation runs where trials run (a GPU node); on one machine with GPUs too, as a
+            # task that holds exactly one of them (Ray sets its CUDA_VISIBLE_DEVICES)
             prepared = prepare_on_cluster(spec, location)
-        else:  # locally, right here; it hands its GPU memory back before the trials start
-            from tis_ray.preparation import prepare_shared
-
+        else:  # locally on the CPU, right here
             prepared = prepare_shared(spec, location, preparation_gpus(spec))
         storage.write_json(PREPARED_FILE, prepared)
 
@@ -245,16 +294,16 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     else:
         reporter = tune.CLIReporter(metric_columns=PROGRESS_METRICS,
                                     parameter_columns={"point/seed": "seed", "point/data_pct": "data_pct",
-                                                       "point/n_examples": "n_examples",
-                                                       "point/sampler/type": "sampler",
-                                                       "point/sampler/mode": "mode"}, max_report_frequency=30,
+                                                       "point/n_examples": "n_examples", "setting": "setting"},
+                                    max_report_frequency=30,
                                     sort_by_metric=False)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space(spec, location, prepared),
             # reuse_actors: a worker imports torch and transformers once, not once per trial
             tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent, reuse_actors=True,
-                                        trial_dirname_creator=lambda trial: trial.trial_id),
+                                        trial_dirname_creator=lambda trial: trial_folder(trial.config["point"],
+                                                                                         trial.trial_id)),
             run_config=tune.RunConfig(name=spec.name, storage_path=spec.storage_path, verbose=1,
                                       progress_reporter=reporter,
                                       failure_config=tune.FailureConfig(max_failures=r.max_failures),

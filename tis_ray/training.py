@@ -22,7 +22,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from tis_ray.batching import LengthBucketSampler, PairCollator
-from tis_ray.device import Placement
+from tis_ray.device import Placement, loader_workers
 from tis_ray.dynamics import Dynamics
 from tis_ray.errors import TisRayError
 from tis_ray.models import freeze_base, load_model, model_label_ids
@@ -84,9 +84,13 @@ def training_arguments(spec: SweepSpec, output_dir: Path, seed: int, placement: 
         save_strategy="epoch" if checkpoints else "no",
         save_total_limit=1,
         logging_strategy="no",
+        # the NaN/inf loss filter reads the loss back at every step: a host-device sync that stalls the GPU
+        logging_nan_inf_filter=False,
         report_to="none",
         disable_tqdm=True,
-        dataloader_num_workers=0,
+        # on a GPU, worker processes collate the next batches while the GPU computes this one
+        dataloader_num_workers=loader_workers(placement, spec.resources.cpu),
+        dataloader_pin_memory=placement.on_gpu,
     )
 
 
@@ -122,19 +126,62 @@ class DynamicsRecorder(TrainerCallback):
         return Dynamics(self.probs, self.loss, self.labels)
 
 
+EPOCH_LOSS = "train/loss"  # the mean training loss of an epoch, in every trial's metrics
+EPOCH_LR = "train/lr"  # the learning rate at the end of an epoch
+
+
+class TrainingLoss(TrainerCallback):
+    """The mean training loss and the learning rate of each epoch, from the training forward passes themselves.
+
+    Each batch's loss is added up on the device (no host sync per step, unlike the Trainer's own logging) and
+    read once at the epoch's end; the result is appended to `state.log_history`, where the epoch's evaluator
+    finds it (`epoch_training_metrics`).
+    """
+
+    def __init__(self):
+        self.total, self.batches = None, 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        """Add one training batch's loss."""
+        loss = loss.detach().float()
+        self.total = loss if self.total is None else self.total + loss
+        self.batches += 1
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.total, self.batches = None, 0
+
+    def on_epoch_end(self, args, state, control, lr_scheduler=None, **kwargs):
+        mean = float((self.total / self.batches).item()) if self.batches else float("nan")
+        lr = float(lr_scheduler.get_last_lr()[0]) if lr_scheduler is not None else float("nan")
+        state.log_history.append({"epoch": round(state.epoch), EPOCH_LOSS: mean, EPOCH_LR: lr})
+
+
+def epoch_training_metrics(state) -> dict[str, float]:
+    """Return {'train/loss', 'train/lr'} of the epoch the Trainer's `state` has just finished (empty if none)."""
+    for entry in reversed(state.log_history):
+        if EPOCH_LOSS in entry and entry["epoch"] == round(state.epoch):
+            return {EPOCH_LOSS: entry[EPOCH_LOSS], EPOCH_LR: entry[EPOCH_LR]}
+    return {}
+
+
 class BucketTrainer(Trainer):
     """The HF Trainer with length-bucketed batches in random order when the spec groups by length, handing
-    each training batch's logits to a DynamicsRecorder when one is given."""
+    each training batch's logits to a DynamicsRecorder when one is given, and its loss to TrainingLoss."""
 
     def __init__(self, *args, group_by_length: bool, recorder: DynamicsRecorder | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.group_by_length, self.recorder = group_by_length, recorder
+        self.training_loss = TrainingLoss()
+        # first among the callers' callbacks: the epoch's evaluator reads what it records
+        self.callback_handler.callbacks.insert(0, self.training_loss)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         rows = inputs.pop("rows", None)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        if rows is not None and self.recorder is not None and model.training:
-            self.recorder.record(rows, outputs.logits, inputs["labels"])
+        if model.training:
+            self.training_loss.add(loss)
+            if rows is not None and self.recorder is not None:
+                self.recorder.record(rows, outputs.logits, inputs["labels"])
         return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):

@@ -24,14 +24,14 @@ from transformers import TrainerCallback
 from tis_ray import evaluation
 from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
-from tis_ray.device import placement, release_gpu_memory
+from tis_ray.device import memory_fraction, placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics
 from tis_ray.inference import predict_ids
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
 from tis_ray.samplers import SamplingPool, sampler_from_entry
 from tis_ray.spec import GridPoint, build_spec
-from tis_ray.training import fit
+from tis_ray.training import epoch_training_metrics, fit
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,21 @@ class EpochCheckpoints(TrainerCallback):
 
 
 def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None,
-                  dynamics_dir: str | None = None) -> tuple[np.ndarray, SamplingPool]:
-    """Return the sorted subset indices of a grid point, and the pool (labels, clusters, dynamics) they came from."""
+                  dynamics_dir: str | None = None, rounding: str = "round",
+                  indices_path: str | None = None) -> tuple[np.ndarray, SamplingPool]:
+    """Return the sorted subset indices of a grid point, and the pool (labels, clusters, dynamics) they came from.
+
+    `rounding` turns a data_pct into a size (spec grid.budget_rounding: round, or floor as the original);
+    `indices_path`: the run directory's copy of an `indices` sampler's file, read instead of the user's path.
+    """
     n = len(data.train_labels)
     clusters = load_clusters(clusters_dir, expected_rows=n, fingerprint=data.train_fingerprint) if clusters_dir else None
     pool = SamplingPool(data.train_labels, clusters.labels_ if clusters else None,
                         clusters.distances_ if clusters else None,
-                        load_dynamics(dynamics_dir, data.train_fingerprint) if dynamics_dir else None)
-    sampler = sampler_from_entry(point.sampler)
-    return sampler.select(pool, point.subset_size(len(pool)), point.seed), pool
+                        load_dynamics(dynamics_dir, data.train_fingerprint) if dynamics_dir else None,
+                        clusters.centroid_nearest_ if clusters else None)
+    sampler = sampler_from_entry({**point.sampler, "path": indices_path} if indices_path else point.sampler)
+    return sampler.select(pool, point.subset_size(len(pool), rounding), point.seed), pool
 
 
 def subset_record(indices: np.ndarray, pool: SamplingPool) -> dict[str, Any]:
@@ -111,22 +117,26 @@ class EpochEvaluator(TrainerCallback):
         self.eval_seconds += time.perf_counter() - start
         return metrics
 
-    def score(self, model, epoch: int) -> None:
-        """Evaluate `model` and pass the metrics of `epoch` on."""
-        self.on_epoch({**self.evaluate(model), "epoch": epoch})
+    def score(self, model, epoch: int, training: dict[str, float] | None = None) -> None:
+        """Evaluate `model` and pass the metrics of `epoch` on, with the epoch's training loss and rate."""
+        self.on_epoch({**self.evaluate(model), **(training or {}), "epoch": epoch})
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        self.score(model, round(state.epoch))
+        self.score(model, round(state.epoch), epoch_training_metrics(state))
 
 
 def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool: SamplingPool,
-                  fingerprint: str) -> dict[str, Any]:
+                  fingerprint: str, rounding: str) -> dict[str, Any]:
     record = subset_record(indices, pool)
+    sampler = sampler_from_entry(point.sampler)
     save_npy(output_dir / "subset_indices.npy", indices)
     write_json(output_dir / "subset.json", {**record, "sampler": point.sampler, "seed": point.seed,
-                                             "sampler_params": sampler_from_entry(point.sampler).params(),
+                                             "sampler_params": sampler.params(),
+                                             "selection": sampler.selection_record(pool, indices),
                                              "budget_kind": point.budget_kind, "data_pct": point.data_pct,
-                                             "n_examples": point.n_examples, "overrides": point.overrides,
+                                             "n_examples": point.n_examples,
+                                             "budget": point.subset_size(len(pool), rounding),
+                                             "budget_rounding": rounding, "overrides": point.overrides,
                                              "train_fingerprint": fingerprint})
     return record
 
@@ -148,11 +158,17 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
         torch.set_num_threads(int(config["num_threads"]))
     datasets.disable_progress_bars()
     where = placement("trial", config.get("gpus"), spec.train.precision)
+    if where.on_gpu and (share := memory_fraction(config.get("gpus"))):
+        # Ray does not partition the card: a trial holding 0.25 GPU stays within a quarter of its memory, so an
+        # oversized batch fails in its own trial instead of taking the memory of the trials beside it
+        torch.cuda.set_per_process_memory_fraction(share)
 
     prepared = config["prepared"]
     data = open_prepared(prepared["data"])
-    indices, pool = select_subset(point, data, prepared.get("clusters"), prepared.get("dynamics"))
-    record = _write_subset(output_dir, point, indices, pool, data.train_fingerprint)
+    rounding = spec.grid.budget_rounding
+    indices, pool = select_subset(point, data, prepared.get("clusters"), prepared.get("dynamics"), rounding,
+                                  prepared.get("indices"))
+    record = _write_subset(output_dir, point, indices, pool, data.train_fingerprint, rounding)
     tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
     fields = {**point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],
               "device": where.device, "precision": where.precision, "model": spec.model.name,
@@ -165,7 +181,8 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
     def on_epoch(metrics: dict) -> None:
         metrics = {**fields, **metrics, "final": int(metrics["epoch"] >= spec.train.epochs)}
         history.append(metrics)
-        log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items() if k.endswith("/acc")})
+        log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items()
+                                                      if k.endswith("/acc") or k.startswith("train/")})
         # the final epoch is reported below, with timings; with checkpoints, the others go with theirs
         if report is not None and not metrics["final"] and not checkpointing:
             report(metrics)

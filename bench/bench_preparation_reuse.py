@@ -41,7 +41,7 @@ class Timed:
 
 def attempt(run_dir: Path, eps: float) -> float:
     spec = load_spec(DEMO, [f"storage_path={run_dir.parent}", f"name={run_dir.name}",
-                            f"grid.samplers=[{{type: dbscan, eps: {eps}}}]"])
+                            f"grid.samplers=[{{type: dbscan, eps: {eps:.1e}}}]"])
     start = time.perf_counter()
     try:
         preparation.prepare_shared(spec, run_dir, gpus=None)

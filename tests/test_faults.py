@@ -18,7 +18,9 @@ from conftest import small_spec_dict
 
 from tis_ray.export import export_table
 from tis_ray.preparation import trial_inputs
+from tis_ray.report import build_report
 from tis_ray.spec import GridPoint, build_spec
+from tis_ray.status import sweep_status
 from tis_ray.trial import run_trial
 
 pytestmark = pytest.mark.slow
@@ -171,11 +173,26 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
                 if any(r.get("final") for r in results(d))}
     assert 1 <= len(finished) < 3
 
+    # the live view of the interrupted sweep: what finished, the one stopped midway with its epoch, what is left
+    status = sweep_status(str(run_dir))
+    states = status.trials.set_index("trial")["state"]
+    assert status.counts["done"] == len(finished) and status.counts["running"] == 1
+    assert status.counts.get("pending", 0) == 3 - len(finished) - 1 == len(status.trials) - len(finished) - 1
+    assert {name for name, state in states.items() if state == "done"} == set(finished)
+    midway_row = status.trials[status.trials["state"] == "running"].iloc[0]
+    assert midway_row["epoch"] >= 1 and 0 < midway_row["MNLI-m"] <= 1
+    assert status.eta_s is not None and status.eta_s > 0 and status.elapsed_s > 0
+    assert "trials: " in status.render() and "ETA ~" in status.render()
+    index = build_report(str(run_dir), tmp_path / "partial_report")
+    assert "**Partial report**: " in index.read_text()
+
     code, out = finish(start_sweep(tmp_path, raw, "--resume"))
     assert code == 0, out
     table = export_table(run_dir)
     assert len(table) == 3 and table["trial_id"].is_unique and set(table["status"]) == {"completed"}
     assert sorted(table["seed"]) == [1, 2, 3]
+    done = sweep_status(str(run_dir))
+    assert done.counts == {"done": 3} and done.eta_s is None and "3 trials: 3 done" in done.render()
     for name, text in finished.items():  # finished trials were not rerun: their results are byte-identical
         assert (run_dir / name / "result.json").read_text() == text
     # the trial stopped midway resumed from its last epoch checkpoint: every epoch appears once

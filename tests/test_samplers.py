@@ -211,3 +211,8 @@ def test_nearest_to_centers_matches_a_brute_force_argmin():
     result = fit_clusters(x, {"algorithm": "kmeans", "n_clusters": 3}, backend="sklearn", seed=0)
     brute = np.argmin(((result.centers_[:, None, :] - x[None, :, :]) ** 2).sum(-1), axis=1)
     assert result.centroid_nearest_.tolist() == brute.tolist()
+
+
+def test_a_dbscan_eps_that_is_not_a_number_is_a_spec_error():
+    with pytest.raises(SpecError, match="eps must be > 0"):
+        get_sampler("dbscan", eps="1e-09")  # YAML 1.1 reads 1e-09 (no dot) as a string

@@ -170,3 +170,38 @@ def test_relative_paths_are_fixed_at_load_and_trials_find_them(tmp_path, monkeyp
     assert resolved["data"]["train_file"] == str(project / "data" / "train.tsv")
     assert resolved["storage_path"] == str(project / "runs")
     assert set(export_table(run_dir)["status"]) == {"completed"}
+
+
+def test_status_of_a_finished_sweep(finished_sweep, capsys):
+    _, run_dir, _ = finished_sweep
+    assert main(["status", str(run_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("6 trials: 6 done, 0 running, 0 failed, 0 pending; elapsed ")
+    assert "ETA" not in out[0]  # nothing left
+    assert out[1].split()[:4] == ["state", "trial", "seed", "epoch"]
+    assert sum(line.split()[0] == "done" for line in out[2:]) == 6
+
+
+def test_notebook_api_gives_the_export_and_matches_tunes_own_dataframe(finished_sweep):
+    import ray
+    from ray import tune
+
+    import tis_ray
+    from tis_ray.sweep import tune_trial
+
+    spec, run_dir, _ = finished_sweep
+    table = tis_ray.load(run_dir)
+    assert table.equals(export_table(run_dir)) and tis_ray.load(run_dir / "results.parquet").shape == table.shape
+    assert len(tis_ray.load(run_dir, per_epoch=True)) == 12
+    try:  # Ray's own view of the same run: its ResultGrid, restored from the run directory
+        trainable = tune.with_resources(tune_trial, {"cpu": 1})
+        grid = tune.Tuner.restore(str(run_dir), trainable=trainable).get_results()
+        tune_frame = grid.get_dataframe()
+    finally:
+        ray.shutdown()
+    ours = table.set_index("trial_id")
+    for _, row in tune_frame.iterrows():  # the final metrics of every trial agree where the two overlap
+        trial = next(t for t in ours.index if t.endswith(row["trial_id"]))
+        for column in ("mnli_m/acc", "mnli_mm/acc", "train/loss", "epoch"):
+            assert ours.loc[trial, column] == pytest.approx(row[column]), (trial, column)
+    assert len(tune_frame) == len(table) == 6

@@ -1,3 +1,47 @@
-"""tis_ray: which training examples matter? Data-subset sweeps for transformers on Ray Tune."""
+"""tis_ray: which training examples matter? Data-subset sweeps for transformers on Ray Tune.
+
+From a notebook:
+
+    import tis_ray
+    table = tis_ray.load("runs/demo")                  # one row per trial (per_epoch=True: per trial-epoch)
+    spec = tis_ray.load_spec("experiments/demo.yaml", ["train.epochs=2"])
+    tis_ray.run_sweep(spec)                            # local Ray; address="auto" for a running cluster
+    tis_ray.sweep_status("runs/demo").trials           # the live view, as a DataFrame
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+__all__ = ["load", "load_spec", "run_sweep", "sweep_status"]
+
+
+def load(run_dir_or_table, per_epoch: bool = False):
+    """Return a sweep's results as a pandas DataFrame: a run directory (local path or URI; trials that never
+    started included, with status not_started) or an exported .parquet / .csv table."""
+    from tis_ray.export import export_table, read_table
+
+    source = str(run_dir_or_table)
+    if source.split("?")[0].endswith((".parquet", ".csv")):
+        return read_table(source)
+    return export_table(source, per_epoch=per_epoch)
+
+
+def load_spec(path, overrides: list[str] | None = None):
+    """Return the validated spec in a YAML file, with dotted `overrides` ('train.epochs=2') applied."""
+    from tis_ray.spec import load_spec as _load_spec
+
+    return _load_spec(path, overrides)
+
+
+def run_sweep(spec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
+    """Run (or resume) a sweep of a spec; returns Ray Tune's ResultGrid. `tis-ray sweep` without the export."""
+    from tis_ray.sweep import run_sweep as _run_sweep
+
+    return _run_sweep(spec, address=address, resume=resume, num_cpus=num_cpus)
+
+
+def sweep_status(run_dir):
+    """Return the live status of a sweep (its trials by state, elapsed time, ETA) from its run directory."""
+    from tis_ray.status import sweep_status as _sweep_status
+
+    return _sweep_status(str(run_dir))

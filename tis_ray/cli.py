@@ -1,4 +1,4 @@
-"""`tis-ray train|embed|dynamics|cluster|sweep|export|report|doctor`: every mistake is one line on stderr and exit status 2."""
+"""`tis-ray train|embed|dynamics|cluster|sweep|status|export|report|doctor`: every mistake is one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from tis_ray import logs
 from tis_ray.device import pin_single_gpu
 from tis_ray.errors import TisRayError
 
@@ -195,6 +196,14 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    """The live view of a sweep: its trials by state with their latest metrics, elapsed time and ETA."""
+    from tis_ray.status import sweep_status
+
+    print(sweep_status(args.run_dir).render())
+    return 0
+
+
 def cmd_report(args) -> int:
     """Tables, figures and index.md of a run directory or exported table."""
     from tis_ray.report import build_report, is_table, source_name
@@ -300,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (default: RUN_DIR/results[_epochs].FORMAT)")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("status", help="a sweep's trials by state with their latest metrics, elapsed time and ETA")
+    p.add_argument("run_dir", help="run directory (local path or URI), while the sweep runs or after")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("report", help="tables and figures of a sweep")
     p.add_argument("source", help="run directory or exported table (.parquet / .csv)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report; ./report/NAME for a URI)")
@@ -316,14 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tis-ray`; returns the exit status (2 for user errors)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="[tis-ray] %(message)s", stream=sys.stderr)
-    logging.getLogger().setLevel(logging.WARNING)
-    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logs.setup(verbose=args.verbose)
     try:
         import datasets
 
-        datasets.disable_progress_bars()
+        if not sys.stderr.isatty():  # their bars are \r-redrawn lines in a log file; tis_ray logs its own progress
+            datasets.disable_progress_bars()
+            logs.no_third_party_bars()
         return args.func(args)
     except BrokenPipeError:  # `tis-ray sweep ... --dry-run | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit

@@ -15,6 +15,7 @@ from tis_ray.device import Placement
 from tis_ray.errors import TisRayError
 from tis_ray.inference import forward_batches
 from tis_ray.io import load_npy, read_json, write_json
+from tis_ray.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,11 @@ def embed_dataset(model, tokenized, pad_id: int, out_dir: str | Path, *, placeme
     dim = model.config.hidden_size
     tmp = out / ".embeddings.npy.tmp"
     matrix = open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(len(tokenized), dim))
-    start, done, last_log = time.perf_counter(), 0, 0.0
-    for rows, outputs, mask in forward_batches(encoder, tokenized, pad_id, batch_size, placement.precision):
-        matrix[rows] = pool(outputs, mask, pooling).float().cpu().numpy().astype(dtype, copy=False)
-        done += len(rows)
-        if time.perf_counter() - last_log > 10:
-            last_log = time.perf_counter()
-            log.info("embedded %d / %d rows (%.0f rows/s)", done, len(tokenized), done / (last_log - start))
+    start = time.perf_counter()
+    with Progress("embedding", len(tokenized), unit="pair") as progress:
+        for rows, outputs, mask in forward_batches(encoder, tokenized, pad_id, batch_size, placement.precision):
+            matrix[rows] = pool(outputs, mask, pooling).float().cpu().numpy().astype(dtype, copy=False)
+            progress.update(len(rows))
     matrix.flush()
     del matrix
     os.replace(tmp, out / "embeddings.npy")

@@ -77,6 +77,9 @@ def _trial_rows(storage: Storage, trial: str, per_epoch: bool) -> list[dict]:
     error = None if completed else _last_error(storage, trial)
     status = "completed" if completed else ("failed" if error else "incomplete")
     base = {**_base_row(trial, point, status, error), "_grid_key": point.key()}
+    if results:  # when the trial reported first and last, and how long it has trained (Tune's own clock)
+        base.update(first_report_time=results[0].get("timestamp"), last_report_time=results[-1].get("timestamp"),
+                    trial_time_s=results[-1].get("time_total_s"))
     epochs = [by_epoch[e] for e in sorted(by_epoch)]
     if not per_epoch:
         epochs = epochs[-1:]

@@ -22,10 +22,16 @@ def setup(where: str = "", verbose: bool = False) -> None:
     logging.getLogger("tis_ray").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def no_third_party_bars() -> None:
+    """Keep the Hub's and transformers' progress bars ('Loading weights', 'Writing model shards') off, without
+    importing them: read when they are first imported."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def quiet_third_party() -> None:
     """Turn off the progress bars and INFO chatter of transformers, datasets and the Hub (a worker's output is
     the trial's own lines); tis_ray's own progress lines stay."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    no_third_party_bars()
     import datasets
     import transformers
 
@@ -41,9 +47,11 @@ def quiet_third_party() -> None:
         pass
 
 
-def quiet_tune_driver() -> None:
-    """Keep Ray Tune's driver to its progress table: no line per checkpoint, no warning per experiment snapshot
-    of short trials (the snapshot still happens; tis_ray's trials keep only their newest checkpoint)."""
+def quiet_ray_tune() -> None:
+    """Keep Ray Tune to its progress table, on the driver and in trial workers: no line per checkpoint, no
+    warning per experiment snapshot of short trials (the snapshot still happens; tis_ray's trials keep only
+    their newest checkpoint)."""
     for name in ("ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1e9")
+    # Tune warns when it snapshots more than once within this many seconds: 0 never
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

@@ -124,7 +124,8 @@ def reference_run(spec: SweepSpec, out: Path, data: PreparedData, gpus: float | 
              ", recording training dynamics" if dynamics_out else "")
     tokenizer = load_tokenizer(ref.model.name, ref.model.tokenizer)
     recorder = DynamicsRecorder(len(data.train), ref.train.epochs) if dynamics_out else None
-    trained = fit(ref, data.train, seed=seed, tokenizer=tokenizer, placement=where, recorder=recorder)
+    trained = fit(ref, data.train, seed=seed, tokenizer=tokenizer, placement=where, recorder=recorder,
+                  progress="reference fine-tune")
     with folder_written_whole(out, replace=True) as tmp:
         trained.model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))

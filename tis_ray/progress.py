@@ -33,6 +33,10 @@ class Progress:
         extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fields.items())
         return f"{meter} {extra}".rstrip()
 
+    def due(self) -> bool:
+        """True when the next update shows a line (always on a terminal's bar: fields are cheap to show there)."""
+        return self.bar is not None or time.monotonic() - self.last_line >= self.interval
+
     def update(self, n: int = 1, **fields) -> None:
         """Count `n` more units; `fields` (a loss, say) are shown beside the count."""
         self.n += n

@@ -501,7 +501,11 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
     spec = run_spec(source)
     expected = len(spec.grid.seeds) if spec is not None else int(trials["seed"].nunique())
     default_epochs = spec.train.epochs if spec is not None else None
-    lines = [f"# Report: {source_name(source)}", "",
+    unfinished = trials["status"].isin(["incomplete", "not_started"]).sum()
+    partial = ([f"**Partial report**: {unfinished} of {len(trials)} trials are still running or have not "
+                "started (the sweep is running, or was interrupted: `tis-ray sweep SPEC --resume`). Every table "
+                "below holds the finished trials only.", ""] if unfinished else [])
+    lines = [f"# Report: {source_name(source)}", "", *partial,
              f"{len(done)} of {len(trials)} trials completed; {len(trials) - len(done)} failed or unfinished. "
              f"Budget axis: {xlabel}. MNLI accuracies in %, HANS accuracies as fractions "
              "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", ""]

@@ -349,7 +349,8 @@ class DBSCANSampler(_ClusterSampler):
                             f"known: {', '.join(self.noise_policies)}")
         if self.metric not in self.metrics:
             raise SpecError(f"sampler 'dbscan': unknown metric {self.metric!r}; known: {', '.join(self.metrics)}")
-        if not self.eps > 0 or not (isinstance(self.min_samples, int) and self.min_samples >= 1):
+        if (not isinstance(self.eps, int | float) or isinstance(self.eps, bool) or not self.eps > 0
+                or not (isinstance(self.min_samples, int) and self.min_samples >= 1)):
             raise SpecError("sampler 'dbscan': eps must be > 0 and min_samples an integer >= 1")
         return self
 

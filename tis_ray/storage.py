@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from pyarrow import fs as pafs
 
 from tis_ray.errors import TisRayError
 from tis_ray.io import folder_written_whole, new_output_dir, write_json, write_text
+
+log = logging.getLogger(__name__)
 
 MANIFESTS = ("data.json", "meta.json", "manifest.json")  # small files whose bytes go into a folder's cache key
 
@@ -37,6 +41,11 @@ def join(location: str, *parts: str) -> str:
         return str(Path(location, *parts))
     s = urlsplit(location)
     return urlunsplit((s.scheme, s.netloc, "/".join([s.path.rstrip("/"), *parts]), s.query, s.fragment))
+
+
+def _log_transfer(verb: str, size: int, seconds: float, where: str) -> None:
+    log.info("%s %.1f MB in %.1f s (%.1f MB/s): %s", verb, size / 2**20, seconds, size / 2**20 / max(seconds, 1e-9),
+             where.split("?")[0])
 
 
 class Storage:
@@ -141,8 +150,11 @@ class Storage:
         target = self.path(rel)
         if self.local and os.path.abspath(local_dir) == os.path.abspath(target):
             return
+        start = time.perf_counter()
         pafs.copy_files(str(local_dir), target, source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=self.fs)
+        size = sum(f.stat().st_size for f in Path(local_dir).rglob("*") if f.is_file())
+        _log_transfer("uploaded", size, time.perf_counter() - start, join(self.location, rel))
 
     def download(self, rel: str, local_dir: str | Path) -> Path:
         """Copy the folder `rel` here into the local folder `local_dir` (files there are replaced); returns it."""
@@ -174,9 +186,12 @@ class Storage:
 
         target = cache_dir() / "storage" / digest.hexdigest()[:24]
         if not target.is_dir():
+            start = time.perf_counter()
             with folder_written_whole(target) as tmp:  # another trial on this node may fetch it first: fine
                 for part in parts:
                     (tmp / part).mkdir(parents=True, exist_ok=True)
                     pafs.copy_files(self.path(f"{rel}/{part}".rstrip("/")), str(tmp / part),
                                     source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
+            size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+            _log_transfer("fetched", size, time.perf_counter() - start, join(self.location, rel))
         return target

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tis_ray import logs
 from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
 from tis_ray.io import read_json, write_text
@@ -41,6 +42,9 @@ def tune_trial(config: dict) -> None:
     from tis_ray.trial import run_trial  # torch + transformers: not needed by --dry-run or a cluster driver
 
     point = GridPoint.model_validate(config["point"])
+    logs.setup(point.folder_name())  # a Ray worker has no logging of its own: its lines would not arrive
+    logs.quiet_third_party()
+    logs.quiet_ray_tune()
     spec = build_spec(config["spec"], source="trial config")
     storage = Storage(config["run_dir"])
     inputs = trial_inputs(config["prepared"], spec, point, config["run_dir"])
@@ -151,8 +155,8 @@ def trial_folder(point: dict, trial_id: str) -> str:
     return f"{GridPoint.model_validate(point).folder_name()}-{trial_id}"
 
 
-def _setting_of(spec) -> str:
-    return GridPoint.model_validate(spec.config["point"]).label()
+def _setting_of(config: dict) -> str:
+    return GridPoint.model_validate(config["point"]).label()
 
 
 def param_space(spec: SweepSpec, run_dir: str, prepared: dict[str, Any]) -> dict[str, Any]:
@@ -219,14 +223,11 @@ def prepare_on_cluster(spec: SweepSpec, run_dir: str) -> dict[str, Any]:
 
 
 def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
-    import datasets
-
     from tis_ray.preparation import prepare_shared
     from tis_ray.spec import build_spec
 
-    logging.basicConfig(level=logging.INFO, format="[tis-ray] %(message)s")
-    logging.getLogger("tis_ray").setLevel(logging.INFO)
-    datasets.disable_progress_bars()
+    logs.setup("preparation")
+    logs.quiet_third_party()
     spec = build_spec(raw_spec)
     return prepare_shared(spec, run_dir, preparation_gpus(spec))
 
@@ -264,6 +265,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
         log.info("%s holds no trials yet: its finished preparation steps (%s) are reused where they still fit "
                  "the spec", location, ", ".join(finished_steps(storage)) or "none")
     log.info("%s", describe_sweep(spec, trials=False))
+    logs.quiet_ray_tune()
     connect(address, num_cpus)
     if address and storage.local:
         check_visible_from_nodes(storage.path())

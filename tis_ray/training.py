@@ -26,6 +26,7 @@ from tis_ray.device import Placement, loader_workers
 from tis_ray.dynamics import Dynamics
 from tis_ray.errors import TisRayError
 from tis_ray.models import freeze_base, load_model, model_label_ids
+from tis_ray.progress import Progress
 from tis_ray.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,40 @@ class TrainingLoss(TrainerCallback):
         self.total = loss if self.total is None else self.total + loss
         self.batches += 1
 
+    def mean(self) -> float:
+        """Return the mean loss of this epoch's batches so far (NaN before the first)."""
+        return float((self.total / self.batches).item()) if self.batches else float("nan")
+
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.total, self.batches = None, 0
 
     def on_epoch_end(self, args, state, control, lr_scheduler=None, **kwargs):
-        mean = float((self.total / self.batches).item()) if self.batches else float("nan")
+        mean = self.mean()
         lr = float(lr_scheduler.get_last_lr()[0]) if lr_scheduler is not None else float("nan")
         state.log_history.append({"epoch": round(state.epoch), EPOCH_LOSS: mean, EPOCH_LR: lr})
+
+
+class FitProgress(TrainerCallback):
+    """Progress of a long fine-tune (the reference run): optimizer steps of the total, the running mean training
+    loss, examples/s and the ETA, as a bar on a terminal or a timed line at most every 30 s."""
+
+    def __init__(self, desc: str, batch_size: int, loss: TrainingLoss):
+        self.desc, self.batch_size, self.loss, self.progress = desc, batch_size, loss, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.progress = Progress(self.desc, state.max_steps, unit="step")
+        self.first_step = self.progress.n = state.global_step  # a resumed run starts where its checkpoint was
+
+    def on_step_end(self, args, state, control, **kwargs):
+        elapsed = time.monotonic() - self.progress.start
+        done = self.batch_size * (state.global_step - self.first_step)
+        fields = {"examples/s": round(done / max(elapsed, 1e-9))}
+        if self.progress.due():  # reading the loss syncs with the device: only when a line is shown
+            fields["loss"] = self.loss.mean()
+        self.progress.update(1, **fields)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.progress.close()
 
 
 def epoch_training_metrics(state) -> dict[str, float]:
@@ -193,13 +221,15 @@ class BucketTrainer(Trainer):
 
 def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement: Placement,
         callbacks: Sequence[TrainerCallback] = (), checkpoint_dir: str | Path | None = None,
-        resume_from: str | Path | None = None, recorder: DynamicsRecorder | None = None) -> FitResult:
+        resume_from: str | Path | None = None, recorder: DynamicsRecorder | None = None,
+        progress: str | None = None) -> FitResult:
     """Fine-tune `spec.model` on the tokenized `train_set` for `spec.train.epochs`; returns the FitResult.
 
     `checkpoint_dir`: write an epoch checkpoint there after every epoch (callbacks' `on_save` sees each one).
     `resume_from`: a checkpoint written so; training continues after its epoch with the model, optimizer,
     scheduler and RNG states it holds, so the result equals an uninterrupted run's. `recorder`: record every
-    example's softmax and loss from the training forward passes (row i = example i of `train_set`). With
+    example's softmax and loss from the training forward passes (row i = example i of `train_set`).
+    `progress`: show the run's progress under this name (the reference fine-tune; a trial logs its epochs). With
     `train.epochs: 0` the model is returned as built (evaluate-only runs).
     """
     transformers.set_seed(seed)
@@ -217,6 +247,8 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
                                 data_collator=PairCollator(tokenizer.pad_token_id), callbacks=list(callbacks),
                                 group_by_length=spec.train.group_by_length, recorder=recorder)
         trainer.remove_callback(PrinterCallback)  # its end-of-training dict duplicates the callers' metrics
+        if progress:
+            trainer.add_callback(FitProgress(progress, spec.train.batch_size, trainer.training_loss))
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = time.perf_counter() - start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,14 @@ def tokenize_cached(dataset: Dataset, tokenizer, max_length: int, cache_root: st
     if target.is_dir():
         log.debug("tokenization cache hit: %s", target)
         return load_from_disk(str(target))
+    start = time.perf_counter()
+    log.info("tokenizing %d pairs (max length %d)", len(dataset), max_length)
     tokenized = tokenize(dataset, tokenizer, max_length)
     with folder_written_whole(target) as tmp:  # another process may save the same entry first: fine
         tokenized.save_to_disk(str(tmp))
-    log.info("tokenized %d rows -> %s", len(dataset), target)
+    seconds = time.perf_counter() - start
+    log.info("tokenized %d pairs in %.1f s (%.0f pairs/s) -> %s", len(dataset), seconds,
+             len(dataset) / max(seconds, 1e-9), target)
     return load_from_disk(str(target))
 
 

@@ -25,7 +25,7 @@ def table():
             for epoch in range(1, run_epochs + 1):
                 point_overrides = {"train.epochs": run_epochs}
                 rows.append({"trial_id": f"s{seed}-e{run_epochs}", "status": "completed",
-                             "setting": f"kmeans(mode=whole_clusters, n_clusters=16) train.epochs={run_epochs}",
+                             "setting": f"kmeans(mode=whole_clusters) train.epochs={run_epochs}",
                              "sampler": "kmeans", "sampler_params": json.dumps({"mode": "whole_clusters",
                                                                                 "n_clusters": 16}),
                              "overrides": json.dumps(point_overrides), "seed": seed, "data_pct": 0.02,
@@ -36,7 +36,7 @@ def table():
 
 def test_epoch_table_labels_each_protocol(table):
     t = epoch_table(table, default_epochs=3)
-    setting = "kmeans(mode=whole_clusters, n_clusters=16)"
+    setting = "kmeans(mode=whole_clusters)"  # n_clusters 16 is the default: left out of the label
     # separate runs: epoch 2 is the 2-epoch run's final epoch, mean of seeds 42 and 0 in %
     assert t.loc[(setting, 2.0, SEPARATE, 2), ("MNLI-m", "mean")] == pytest.approx(100 * (0.62 + 0.001))
     # one run: epoch 2 of the 3-epoch run

@@ -178,3 +178,41 @@ def test_centroid_modes_without_distances_are_refused_at_validation(tmp_path, ca
         err = capsys.readouterr().err
         assert f"sampler kmeans mode {mode} needs {needs} beside the cluster labels" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_new_sampler_is_one_class_and_gets_what_it_declares(tmp_path):
+    """A sampler that reads the embeddings itself: the preparation computes them, the trial's pool holds them."""
+    from conftest import small_spec_dict
+
+    from tis_ray import samplers
+    from tis_ray.data.prepare import open_prepared
+    from tis_ray.preparation import prepare_shared, trial_inputs
+    from tis_ray.spec import GridPoint, build_spec
+    from tis_ray.trial import select_subset
+
+    class NearMean(samplers.Sampler):
+        """The examples whose embedding is nearest the mean embedding."""
+
+        name = "near_mean"
+        needs = frozenset({"embeddings"})
+
+        def _select(self, pool, budget, rng):
+            distance = np.linalg.norm(np.asarray(pool.embeddings) - np.asarray(pool.embeddings).mean(0), axis=1)
+            return np.argsort(distance, kind="stable")[:budget]
+
+    samplers.register(NearMean)
+    try:
+        raw = small_spec_dict(train={"epochs": 1}, clustering={"embedding_epochs": 1},
+                              grid={"data_pct": [0.1], "samplers": [{"type": "near_mean"}]})
+        spec = build_spec(raw)
+        prepared = prepare_shared(spec, tmp_path, gpus=0)
+        point = GridPoint(data_pct=0.1, sampler={"type": "near_mean"})
+        inputs = trial_inputs(prepared, spec, point, tmp_path)
+        assert inputs["embeddings"] and inputs["clusters"] is None and inputs["dynamics"] is None
+        data = open_prepared(inputs["data"])
+        indices, pool = select_subset(point, data, None, embeddings_dir=inputs["embeddings"])
+        embeddings = np.load(Path(inputs["embeddings"]) / "embeddings.npy", allow_pickle=False)
+        by_hand = np.sort(np.argsort(np.linalg.norm(embeddings - embeddings.mean(0), axis=1), kind="stable")[:120])
+        assert indices.tolist() == by_hand.tolist() and len(indices) == 120
+    finally:
+        del samplers.SAMPLERS["near_mean"], samplers.ENTRY_MODELS["near_mean"]

@@ -145,8 +145,9 @@ def test_shipped_specs_run_what_the_original_ran():
         assert spec.grid.budget_rounding == "floor" and whole_dbscan in _entries(spec) and nested in _entries(spec)
         text = (root / f"{name}.yaml").read_text()
         for entry in spec.grid.samplers:  # every other arm is labelled an extension on its line
-            if canonical_entry(entry) not in (whole_dbscan, nested) and entry.get("mode") != "whole_clusters":
-                line = next(line for line in text.splitlines() if f"mode: {entry['mode']}" in line
+            mode = canonical_entry(entry).get("mode")
+            if canonical_entry(entry) not in (whole_dbscan, nested) and mode != "whole_clusters":
+                line = next(line for line in text.splitlines() if f"mode: {mode}" in line
                             and line.strip().startswith("- {type: " + entry["type"]))
                 assert "# extension" in line, (name, entry)
     assert load("cluster_2pct_epochs").grid.extra == {"train.epochs": [3, 4, 5, 6, 7, 8, 9, 10]}
@@ -226,3 +227,30 @@ def test_folder_names_read_like_the_grid_point():
         "s0-n512-random-name=prajjwal1_albert-base-v2-mnli"
     assert GridPoint(sampler={"type": "dbscan", "mode": "num_clusters", "clusters_to_take": 16}).folder_name() == \
         "s42-own-dbscan_take=16_mode=num_clusters"
+
+
+def test_equal_samplers_are_one_entry_one_label_and_written_twice_is_refused():
+    spec = build_spec({"grid": {"data_pct": [0.5], "samplers": [
+        {"type": "kmeans", "mode": "proportional", "n_clusters": 8, "cluster_order": "label"}]}})
+    assert spec.grid.samplers == [{"type": "kmeans", "n_clusters": 8}]  # defaults left out once, at load
+    assert spec.grid_points()[0].label() == "kmeans(n_clusters=8)"
+    with pytest.raises(SpecError, match=r"grid\.samplers: sampler kmeans\(n_clusters=8\) is in the grid twice"):
+        build_spec({"grid": {"data_pct": [0.5], "samplers": [{"type": "kmeans", "n_clusters": 8},
+                                                             {"type": "kmeans", "mode": "proportional", "n_clusters": 8}]}})
+
+
+def test_schema_types_every_sampler_entry(capsys):
+    import json
+
+    from tis_ray.cli import main
+    from tis_ray.samplers import SAMPLERS
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    items = schema["$defs"]["GridSpec"]["properties"]["samplers"]["items"]
+    assert set(items["discriminator"]["mapping"]) == set(SAMPLERS)
+    kmeans = schema["$defs"]["KMeansSamplerEntry"]
+    assert kmeans["properties"]["mode"]["enum"] == ["proportional", "centroid", "round_robin", "whole_clusters",
+                                                    "num_clusters", "centroid_overall"]
+    assert kmeans["properties"]["n_clusters"]["default"] == 16 and kmeans["additionalProperties"] is False
+    assert schema["properties"]["tracking"]["$ref"] == "#/$defs/TrackingSpec"

@@ -27,14 +27,20 @@ def finished_sweep(tmp_path_factory):
     import ray
 
     tmp = tmp_path_factory.mktemp("sweep")
+    # tracked offline: MLflow into a local file store, W&B runs written locally (WANDB_DIR), nothing sent
     spec = write_spec(tmp, name="s", train={"epochs": 2}, clustering={"embedding_epochs": 1}, grid={
         "seeds": [1, 2], "data_pct": [0.5], "budget_rounding": "floor",
         "samplers": [{"type": "random"}, {"type": "kmeans", "mode": "proportional", "n_clusters": 4},
-                     {"type": "kmeans", "mode": "whole_clusters", "n_clusters": 4}]})
-    try:
-        assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0
-    finally:
-        ray.shutdown()
+                     {"type": "kmeans", "mode": "whole_clusters", "n_clusters": 4}]},
+        tracking={"mlflow": (tmp / "mlruns").as_uri(), "wandb": {"project": "tis-ray-test", "mode": "offline"}})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_DIR", str(tmp))
+        patch.setenv("WANDB_SILENT", "true")
+        patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the file store in maintenance mode
+        try:
+            assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0
+        finally:
+            ray.shutdown()
     return spec, tmp / "runs" / "s", Path(os.environ["TIS_RAY_CACHE"])  # the module's cache
 
 
@@ -42,8 +48,8 @@ def test_every_trial_completed_once_with_its_metrics(finished_sweep):
     _, run_dir, _ = finished_sweep
     table = pd.read_parquet(run_dir / "results.parquet")
     assert len(table) == 6 and set(table["status"]) == {"completed"}
-    assert sorted(table["setting"].unique()) == ["kmeans(mode=proportional, n_clusters=4)",
-                                                 "kmeans(mode=whole_clusters, n_clusters=4)", "random"]
+    assert sorted(table["setting"].unique()) == ["kmeans(mode=whole_clusters, n_clusters=4)",
+                                                 "kmeans(n_clusters=4)", "random"]
     budgeted = table[table["setting"] != "kmeans(mode=whole_clusters, n_clusters=4)"]
     assert set(budgeted["n_train"]) == {600} and budgeted["subset_sha256"].nunique() == 4
     for column in ("mnli_m/acc", "mnli_mm/acc", "hans/lexical_overlap/non_entailed", "node_id", "train_time_s"):
@@ -67,7 +73,7 @@ def test_shared_preparation_happens_once(finished_sweep):
     # each kmeans trial records its per-cluster counts; proportional ones follow the cluster sizes exactly
     for subset in run_dir.glob("*/subset.json"):
         record = json.loads(subset.read_text())
-        if record["sampler"].get("mode") == "proportional":
+        if record["sampler_params"].get("mode") == "proportional":  # defaults written out in subset.json
             assert sum(record["cluster_counts"].values()) == 600
 
 
@@ -78,7 +84,7 @@ def test_trial_folders_are_named_by_grid_point(finished_sweep):
     assert names == sorted(table["trial_id"]) and len(names) == 6
     prefixes = sorted(name.rsplit("-", 1)[0] for name in names)  # without Tune's trial id
     assert prefixes == sorted(f"s{seed}-pct0.5-{sampler}" for seed in (1, 2) for sampler in
-                              ("random", "kmeans_mode=proportional_k=4", "kmeans_mode=whole_clusters_k=4"))
+                              ("random", "kmeans_k=4", "kmeans_mode=whole_clusters_k=4"))
 
 
 def test_the_originals_whole_cluster_rule_in_a_sweep(finished_sweep):
@@ -205,3 +211,30 @@ def test_notebook_api_gives_the_export_and_matches_tunes_own_dataframe(finished_
         for column in ("mnli_m/acc", "mnli_mm/acc", "train/loss", "epoch"):
             assert ours.loc[trial, column] == pytest.approx(row[column]), (trial, column)
     assert len(tune_frame) == len(table) == 6
+
+
+def test_mlflow_has_one_run_per_trial_with_the_grid_point_and_every_epoch(finished_sweep):
+    from mlflow.tracking import MlflowClient
+
+    _, run_dir, _ = finished_sweep
+    client = MlflowClient((run_dir.parents[1] / "mlruns").as_uri())
+    experiment = client.get_experiment_by_name("s")
+    runs = client.search_runs([experiment.experiment_id])
+    table = export_table(run_dir).set_index("trial_id")
+    assert sorted(r.info.run_name for r in runs) == sorted(table.index)
+    for run in runs:
+        row = table.loc[run.info.run_name]
+        assert run.data.params == {"setting": row["setting"], "sampler": row["sampler"],
+                                   "sampler_params": row["sampler_params"], "overrides": "{}",
+                                   "seed": str(row["seed"]), "budget_kind": "data_pct", "data_pct": "0.5"}
+        history = client.get_metric_history(run.info.run_id, "mnli_m/acc")
+        assert [m.step for m in history] == [1, 2]
+        assert history[-1].value == pytest.approx(row["mnli_m/acc"])
+        assert run.info.status == "FINISHED"
+
+
+def test_wandb_offline_writes_one_run_per_trial(finished_sweep):
+    _, run_dir, _ = finished_sweep
+    offline = sorted((run_dir.parents[1] / "wandb").glob("offline-run-*"))
+    assert len(offline) == 6
+    assert all(list(folder.glob("run-*.wandb")) for folder in offline)

@@ -1,4 +1,4 @@
-"""`tis-ray train|embed|dynamics|cluster|sweep|status|export|report|doctor`: every mistake is one line on stderr and exit status 2."""
+"""`tis-ray train|embed|dynamics|cluster|sweep|status|export|report|doctor|schema`: every mistake is one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
@@ -196,6 +196,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_schema(args) -> int:
+    """The JSON Schema of spec files, for YAML editors (yaml-language-server, VS Code)."""
+    import json
+
+    from tis_ray.spec import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2))
+    return 0
+
+
 def cmd_status(args) -> int:
     """The live view of a sweep: its trials by state with their latest metrics, elapsed time and ETA."""
     from tis_ray.status import sweep_status
@@ -309,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (default: RUN_DIR/results[_epochs].FORMAT)")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("schema", help="the JSON Schema of spec files, for YAML editors")
+    p.set_defaults(func=cmd_schema)
+
     p = sub.add_parser("status", help="a sweep's trials by state with their latest metrics, elapsed time and ETA")
     p.add_argument("run_dir", help="run directory (local path or URI), while the sweep runs or after")
     p.set_defaults(func=cmd_status)
@@ -331,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(verbose=args.verbose)
     try:
+        if not sys.stderr.isatty():  # their bars are \r-redrawn lines in a log file; tis_ray logs its own progress
+            logs.no_third_party_bars()  # before the Hub's first import, which reads it
         import datasets
 
-        if not sys.stderr.isatty():  # their bars are \r-redrawn lines in a log file; tis_ray logs its own progress
+        if not sys.stderr.isatty():
             datasets.disable_progress_bars()
-            logs.no_third_party_bars()
         return args.func(args)
     except BrokenPipeError:  # `tis-ray sweep ... --dry-run | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit

@@ -321,6 +321,7 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
             tokenizers = len(shared.folders)
             dynamics = prepare_dynamics(spec, steps, sweep_data, gpus)  # before embeddings: one reference run
             clusters = prepare_clusterings(spec, steps, shared, gpus)
+            embeddings = prepare_embeddings(spec, steps, shared, gpus)[0] if spec.needs_embeddings() else None
             if len(shared.folders) > tokenizers:  # a given embedding model's own tokenization
                 steps.finish("data")
         finally:
@@ -334,13 +335,15 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         return {"data_by_tokenizer": {key: relative(f) for key, f in shared.folders.items()},
                 "clusters_by_sampler": {key: relative(f) for key, f in clusters.items()},
                 "dynamics": relative(dynamics) if dynamics else None,
+                "embeddings": relative(str(embeddings)) if embeddings else None,
                 "indices_by_sampler": {key: relative(f) for key, f in indices.items()}}
 
 
 def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,
                  run_dir: str | Path) -> dict[str, str | None]:
-    """Return the local folders one trial reads: its model's data, its sampler's clustering, the dynamics, an
-    `indices` sampler's file (fetched once per node into a local cache when the run directory is on a URI)."""
+    """Return the local folders one trial reads: its model's data and what its sampler declares it needs (its
+    clustering, the dynamics, the embeddings, an `indices` sampler's file), fetched once per node into a local
+    cache when the run directory is on a URI."""
     storage = Storage(run_dir)
     trial = spec.for_point(point)
     data = prepared["data_by_tokenizer"][tokenizer_key(trial.model.name, trial.model.tokenizer)]
@@ -352,7 +355,9 @@ def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,
     data_root = storage.fetch(f"{PREPARED}/data", [Path(data).name, *sorted(entries)])
     dynamics = prepared.get("dynamics") if sampler_from_entry(point.sampler).needs_dynamics else None
     indices = prepared.get("indices_by_sampler", {}).get(sampler_key(point.sampler))
+    embeddings = prepared.get("embeddings") if sampler_from_entry(point.sampler).needs_embeddings else None
     return {"data": str(data_root / Path(data).name),
+            "embeddings": str(storage.fetch(embeddings)) if embeddings else None,
             "clusters": str(storage.fetch(clusters)) if clusters else None,
             "dynamics": str(storage.fetch(dynamics)) if dynamics else None,
             "indices": str(storage.fetch(str(Path(indices).parent)) / Path(indices).name) if indices else None}

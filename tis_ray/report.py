@@ -426,7 +426,12 @@ def data_map_section(run_dir: str, done: pd.DataFrame, out: Path) -> list[str]:
              f"![data map](figures/{figure_data_map(dynamics, out / 'figures' / 'data_map.png', 'Data map').name})",
              ""]
     rows = []
-    dynamic_settings = done[done["sampler"].isin(["cartography", "el2n", "forgetting", "loss"])]
+    from tis_ray.samplers import sampler_from_entry
+
+    declared = [sampler_from_entry({"type": t, **json.loads(p or "{}")}).needs_dynamics
+                for t, p in zip(done["sampler"], done.get("sampler_params", pd.Series("{}", index=done.index)),
+                                strict=True)]
+    dynamic_settings = done[declared]  # every sampler that declares it reads the dynamics
     for setting, part in dynamic_settings.groupby("setting"):
         first = part.sort_values(["budget", "seed"]).iloc[0]
         indices_file = f"{first['trial_id']}/subset_indices.npy"

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from tis_ray.dynamics import Dynamics
 from tis_ray.errors import SamplingError, SpecError
@@ -35,6 +38,7 @@ class SamplingPool:
     distances: np.ndarray | None = None
     dynamics: Dynamics | None = None  # the reference run's training dynamics, for dynamics samplers
     centroid_nearest: np.ndarray | None = None  # [k]: the example nearest center j among all examples
+    embeddings: np.ndarray | None = None  # [n, dim] (memory-mapped), for samplers that declare "embeddings"
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -156,13 +160,32 @@ def _noise_last(groups: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     return {k: v for k, v in groups.items() if k != NOISE} | ({NOISE: groups[NOISE]} if NOISE in groups else {})
 
 
+# What a sampler can need from the pool; the preparation, the trial's pool and the report follow these
+# declarations (a sampler that declares "dynamics" gets a data map in the report, say).
+NEEDS = ("labels", "clusters", "distances", "centroid_nearest", "embeddings", "dynamics")
+
+
 class Sampler:
-    """Base class: subclasses set `name`, `modes` and implement `_select`."""
+    """Base class: subclasses set `name`, `modes`, `needs` and implement `_select`.
+
+    A new sampler is one subclass, registered in SAMPLERS: its constructor's keyword arguments (with type hints
+    and defaults) are its spec parameters, `validate()` checks them, `needs` says what the pool must hold.
+    """
 
     name = ""
     modes: tuple[str, ...] = ()
     algorithm: str | None = None  # clustering algorithm a cluster sampler needs, None for the others
-    needs_dynamics = False  # True for samplers that rank examples by the reference run's training dynamics
+    needs: frozenset[str] = frozenset({"labels"})  # what select() reads from the pool, among NEEDS
+
+    @property
+    def needs_dynamics(self) -> bool:
+        """True for samplers that rank examples by the reference run's training dynamics."""
+        return "dynamics" in self.needs
+
+    @property
+    def needs_embeddings(self) -> bool:
+        """True for samplers that read the training set's embeddings themselves (not through a clustering)."""
+        return "embeddings" in self.needs
 
     def validate(self) -> Sampler:
         """Check the stored parameters; raises SpecError naming the parameter. Returns self."""
@@ -248,6 +271,13 @@ CLUSTER_ORDERS = ("label", "random")
 
 
 class _ClusterSampler(Sampler):
+    needs = frozenset({"labels", "clusters"})
+
+    @property
+    def mode_needs(self) -> frozenset[str]:
+        """What this sampler's mode reads beyond the cluster labels."""
+        return self.needs | {"centroid": {"distances"}, "centroid_overall": {"centroid_nearest"}}.get(self.mode, set())
+
     def _cluster_groups(self, pool: SamplingPool) -> dict[int, np.ndarray]:
         if pool.clusters is None:
             raise SamplingError(f"sampler '{self.name}' needs cluster labels, none were prepared")
@@ -422,7 +452,7 @@ def _ranked(score: np.ndarray, rng: np.random.Generator, descending: bool) -> np
 
 
 class _DynamicsSampler(Sampler):
-    needs_dynamics = True
+    needs = frozenset({"labels", "dynamics"})
 
     def _dynamics(self, pool: SamplingPool) -> Dynamics:
         if pool.dynamics is None:
@@ -530,6 +560,35 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {
 }
 
 
+# parameters whose allowed values a sampler class lists in an attribute: they become Literal types in the schema
+CHOICES = {"mode": "modes", "noise": "noise_policies", "metric": "metrics", "region": "regions", "order": "orders"}
+
+
+def entry_model(cls: type[Sampler]) -> type[BaseModel]:
+    """Return the pydantic model of a sampler's spec entry: `type` plus the constructor's keyword arguments,
+    their types and defaults (allowed values as Literals), nothing else."""
+    hints = typing.get_type_hints(cls.__init__)
+    fields: dict[str, Any] = {"type": (Literal[cls.name], ...)}
+    for name, param in inspect.signature(cls).parameters.items():
+        annotation = hints.get(name, Any)
+        choices = CLUSTER_ORDERS if name == "cluster_order" else getattr(cls, CHOICES.get(name, ""), None)
+        if choices:
+            annotation = Literal[tuple(choices)]
+        fields[name] = (annotation, param.default)
+    doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else cls.name
+    return create_model(f"{cls.__name__}Entry", __config__=ConfigDict(extra="forbid", title=cls.name),
+                        __doc__=doc, **fields)
+
+
+def normalized_entry(sampler: dict) -> dict:
+    """Return a sampler entry validated and with its defaults left out, so that equal samplers are equal entries
+    (one trial, one label): {'type': 'kmeans', 'mode': 'proportional', 'n_clusters': 8} -> kmeans(n_clusters=8)."""
+    built = sampler_from_entry(sampler)  # tis_ray's own one-line errors first
+    model = ENTRY_MODELS[sampler["type"]]
+    return model.model_validate({"type": sampler["type"], **built.params()}).model_dump(
+        mode="json", exclude_defaults=True) | {"type": sampler["type"]}
+
+
 def get_sampler(name: str, **params) -> Sampler:
     """Return the validated sampler `name` built from `params`; unknown names or parameters raise SpecError."""
     if name not in SAMPLERS:
@@ -546,14 +605,27 @@ def sampler_from_entry(sampler: dict) -> Sampler:
     return get_sampler(sampler["type"], **{k: v for k, v in sampler.items() if k != "type"})
 
 
+ENTRY_MODELS: dict[str, type[BaseModel]] = {name: entry_model(cls) for name, cls in SAMPLERS.items()}
+
+
+def register(cls: type[Sampler]) -> type[Sampler]:
+    """Add a Sampler subclass to the registry under its `name` (usable as a class decorator); returns it."""
+    SAMPLERS[cls.name] = cls
+    ENTRY_MODELS[cls.name] = entry_model(cls)
+    return cls
+# a grid's sampler entry: one of the registered samplers' models, told apart by `type` (the JSON Schema of specs)
+SamplerEntry = Annotated[Union[tuple(ENTRY_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
+
+
 def canonical_entry(sampler: dict) -> dict:
     """Return a sampler entry with every parameter written out (defaults filled in), for comparing entries."""
     return {"type": sampler["type"], **sampler_from_entry(sampler).params()}
 
 
 def sampler_key(sampler: dict) -> str:
-    """Return a stable text key of a sampler spec dict ({'type': ..., params})."""
-    return json.dumps(sampler, sort_keys=True)
+    """Return a stable text key of a sampler spec dict ({'type': ..., params}): the same for equal samplers,
+    whether or not their defaults are written out."""
+    return json.dumps(canonical_entry(sampler), sort_keys=True)
 
 
 def sampler_label(sampler: dict) -> str:

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from tis_ray.errors import SamplingError, SpecError, TisRayError
-from tis_ray.samplers import sampler_from_entry, sampler_key, sampler_label
+from tis_ray.samplers import normalized_entry, sampler_from_entry, sampler_key, sampler_label
 from tis_ray.storage import Storage, is_uri, join
 
 
@@ -203,16 +203,23 @@ class GridSpec(_Strict):
     @field_validator("samplers")
     @classmethod
     def _samplers(cls, values):
+        entries = []
         for entry in values:
             if "type" not in entry:
                 raise ValueError("each sampler needs a 'type'")
             if entry["type"] == "indices" and isinstance(entry.get("path"), str):
-                entry["path"] = absolute_path(entry["path"])
+                entry = {**entry, "path": absolute_path(entry["path"])}
             try:
-                sampler_from_entry(entry)
+                entries.append(normalized_entry(entry))  # defaults left out: equal samplers, one trial, one label
             except SpecError as exc:
                 raise ValueError(str(exc)) from None
-        return values
+        seen = set()
+        for entry in entries:
+            if sampler_key(entry) in seen:
+                raise ValueError(f"sampler {sampler_label(entry)} is in the grid twice (with its defaults written "
+                                 "out or not, it is the same sampler)")
+            seen.add(sampler_key(entry))
+        return entries
 
     @field_validator("extra")
     @classmethod
@@ -266,6 +273,19 @@ class ExpectedSpec(_Strict):
     rows: list[ExpectedRow] = []
 
 
+class WandbSpec(_Strict):
+    project: str | None = None  # W&B project (default: the sweep's name)
+    entity: str | None = None  # W&B team or user (default: yours)
+    mode: Literal["online", "offline", "disabled"] = "online"  # offline: runs written locally (wandb sync later)
+
+
+class TrackingSpec(_Strict):
+    # Experiment trackers fed by Ray Tune callbacks, one run per trial (pip install 'tis-ray[tracking]')
+    mlflow: str | None = None  # an MLflow tracking URI: file:///abs/path/mlruns, http://host:5000, databricks
+    mlflow_experiment: str | None = None  # default: the sweep's name
+    wandb: WandbSpec | None = None  # {project, entity, mode}
+
+
 class ReportSpec(_Strict):
     # the sampler every other one is compared with, paired by seed: a sampler type when the grid has one of
     # that type (random), or a setting such as random(nested=True) when it has several
@@ -306,7 +326,7 @@ class GridPoint(_Strict):
     def _check(self):
         if self.data_pct is not None and self.n_examples is not None:
             raise ValueError("a grid point has data_pct or n_examples, not both")
-        sampler_from_entry(self.sampler)
+        self.sampler = normalized_entry(self.sampler)
         return self
 
     @property
@@ -377,6 +397,7 @@ class SweepSpec(_Strict):
     resources: ResourcesSpec = ResourcesSpec()
     expected: ExpectedSpec = ExpectedSpec()
     report: ReportSpec = ReportSpec()
+    tracking: TrackingSpec = TrackingSpec()
 
     @field_validator("name")
     @classmethod
@@ -454,12 +475,17 @@ class SweepSpec(_Strict):
         if not labels or not Path(labels).exists():
             return self  # no given labels (or a missing path, which check_local_inputs reports)
         for entry in self.grid.samplers:
-            needs = {"centroid": "distances.npy", "centroid_overall": "centroid_nearest.npy"}.get(entry.get("mode"))
-            if entry["type"] == "kmeans" and needs and not (Path(labels) / needs).is_file():
-                raise ValueError(f"sampler kmeans mode {entry['mode']} needs {needs} beside the cluster labels, and "
-                                 f"{labels} has none: give a folder written by tis-ray cluster, or use mode "
-                                 "proportional")
+            sampler = sampler_from_entry(entry)
+            for need in sorted(getattr(sampler, "mode_needs", set()) & {"distances", "centroid_nearest"}):
+                if not (Path(labels) / f"{need}.npy").is_file():
+                    raise ValueError(f"sampler {entry['type']} mode {entry['mode']} needs {need}.npy beside the "
+                                     f"cluster labels, and {labels} has none: give a folder written by tis-ray "
+                                     "cluster, or use mode proportional")
         return self
+
+    def needs_embeddings(self) -> bool:
+        """True when a sampler of the grid reads the training set's embeddings itself."""
+        return any(sampler_from_entry(entry).needs_embeddings for entry in self.grid.samplers)
 
     def clusterings(self) -> dict[str, dict[str, Any]]:
         """Return {sampler key: {'algorithm': ..., **params}} for each cluster sampler of the grid."""
@@ -480,6 +506,23 @@ class SweepSpec(_Strict):
                         params["seed"] = self.clustering.seed
                 needs[sampler_key(entry)] = params
         return needs
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of a spec file (what `tis-ray schema` prints for YAML editors), each sampler entry
+    typed by its `type`."""
+    from pydantic import TypeAdapter
+
+    from tis_ray.samplers import SamplerEntry
+
+    schema = SweepSpec.model_json_schema()
+    samplers = TypeAdapter(list[SamplerEntry]).json_schema(ref_template="#/$defs/{model}")
+    schema["$defs"].update(samplers.pop("$defs"))
+    grid = schema["$defs"]["GridSpec"]["properties"]["samplers"]
+    schema["$defs"]["GridSpec"]["properties"]["samplers"] = {**samplers, "default": grid.get("default"),
+                                                             "title": "Samplers"}
+    schema["title"] = "tis_ray sweep spec"
+    return schema
 
 
 SPEC_FILE = "spec.resolved.yaml"  # the spec exactly as a run ran, in its run directory

@@ -185,6 +185,8 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
             socket.create_connection((host, int(port)), timeout=5).close()
         except (OSError, ValueError):
             raise TisRayError(f"cannot reach a Ray cluster at {address} (is `ray up` / `ray start --head` running?)") from None
+    # every trial's epoch lines, not Ray's merge of lines that differ only in their numbers
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         # "local" always starts a fresh single-node Ray: a bare init would join any cluster whose address
         # file (/tmp/ray/ray_current_cluster) a `ray start` left on this machine.
@@ -233,12 +235,12 @@ def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
 
 
 def same_run(recorded: str, resolved: str) -> bool:
-    """True when two resolved specs describe the same runs: they may differ in what only the report reads (the
-    original's expected numbers, the report's settings)."""
+    """True when two resolved specs describe the same runs: they may differ in what only readers of the results
+    use (the original's expected numbers, the report's settings, the trackers)."""
     def runs(text: str) -> dict:
         raw = yaml.safe_load(text) or {}
-        raw.pop("expected", None)
-        raw.pop("report", None)
+        for reader_only in ("expected", "report", "tracking"):
+            raw.pop(reader_only, None)
         return raw
 
     return runs(recorded) == runs(resolved)
@@ -250,6 +252,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     from ray import tune
 
     from tis_ray.preparation import finished_steps, prepare_shared
+    from tis_ray.tracking import tracking_callbacks
 
     check_local_inputs(spec)
     location = run_location(spec)
@@ -307,7 +310,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
                                         trial_dirname_creator=lambda trial: trial_folder(trial.config["point"],
                                                                                          trial.trial_id)),
             run_config=tune.RunConfig(name=spec.name, storage_path=spec.storage_path, verbose=1,
-                                      progress_reporter=reporter,
+                                      progress_reporter=reporter, callbacks=tracking_callbacks(spec),
                                       failure_config=tune.FailureConfig(max_failures=r.max_failures),
                                       # the newest epoch checkpoint: a retried or restored trial resumes there
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),

@@ -26,6 +26,7 @@ from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
 from tis_ray.device import memory_fraction, placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics
+from tis_ray.embeddings import load_embeddings
 from tis_ray.inference import predict_ids
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
@@ -51,8 +52,8 @@ class EpochCheckpoints(TrainerCallback):
 
 
 def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None,
-                  dynamics_dir: str | None = None, rounding: str = "round",
-                  indices_path: str | None = None) -> tuple[np.ndarray, SamplingPool]:
+                  dynamics_dir: str | None = None, rounding: str = "round", indices_path: str | None = None,
+                  embeddings_dir: str | None = None) -> tuple[np.ndarray, SamplingPool]:
     """Return the sorted subset indices of a grid point, and the pool (labels, clusters, dynamics) they came from.
 
     `rounding` turns a data_pct into a size (spec grid.budget_rounding: round, or floor as the original);
@@ -63,7 +64,8 @@ def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None
     pool = SamplingPool(data.train_labels, clusters.labels_ if clusters else None,
                         clusters.distances_ if clusters else None,
                         load_dynamics(dynamics_dir, data.train_fingerprint) if dynamics_dir else None,
-                        clusters.centroid_nearest_ if clusters else None)
+                        clusters.centroid_nearest_ if clusters else None,
+                        load_embeddings(embeddings_dir, data.train_fingerprint) if embeddings_dir else None)
     sampler = sampler_from_entry({**point.sampler, "path": indices_path} if indices_path else point.sampler)
     return sampler.select(pool, point.subset_size(len(pool), rounding), point.seed), pool
 
@@ -167,7 +169,7 @@ def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = No
     data = open_prepared(prepared["data"])
     rounding = spec.grid.budget_rounding
     indices, pool = select_subset(point, data, prepared.get("clusters"), prepared.get("dynamics"), rounding,
-                                  prepared.get("indices"))
+                                  prepared.get("indices"), prepared.get("embeddings"))
     record = _write_subset(output_dir, point, indices, pool, data.train_fingerprint, rounding)
     tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
     fields = {**point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],

@@ -1,9 +1,9 @@
 """One trial, one grid point: subset -> fit (evaluating every epoch) -> the trial's files.
 
-`run_trial(config, output_dir, report)` takes one plain dict (what a Ray Tune trial receives): the sweep's
-spec, the trial's grid point and the prepared data it reads. It reports one flat metrics dict per epoch
-(Tune passes `tune.report`) and writes metrics.json, subset.json, subset_indices.npy and
-hans_predictions.txt into `output_dir`.
+`run_trial(config, output_dir, report)` takes a TrialConfig (or the dict a Ray Tune trial receives): the
+sweep's spec, the trial's grid point and the prepared data it reads. Its EpochReporter reports one flat
+metrics dict per epoch from the Trainer (Tune passes `tune.report`), and it writes metrics.json,
+subset.json, subset_indices.npy and hans_predictions.txt into `output_dir`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict
 from transformers import TrainerCallback
 
 from tis_ray import evaluation
@@ -41,14 +42,45 @@ Reporter = Callable[..., None]
 HISTORY_FILE = "history.json"  # the epochs reported so far, inside each epoch checkpoint
 
 
-class EpochCheckpoints(TrainerCallback):
-    """Hands each epoch checkpoint the Trainer has just written (with the metrics history) to `on_checkpoint`."""
+class TrialConfig(BaseModel):
+    """What one trial receives (a Ray Tune trial's config, or `tis-ray train`'s)."""
 
-    def __init__(self, on_checkpoint: Callable[[Path], None]):
-        self.on_checkpoint = on_checkpoint
+    model_config = ConfigDict(extra="ignore")  # Tune adds its own keys (the setting label, the run directory)
+
+    spec: dict[str, Any]  # the sweep's SweepSpec, dumped
+    point: GridPoint  # the grid point this trial runs
+    prepared: dict[str, str | None]  # local folders it reads: data, clusters, dynamics, embeddings, indices
+    gpus: float | None = None  # the GPU share it holds; None outside Ray: a GPU when one is visible
+    num_threads: int | None = None  # torch CPU threads
+    checkpoints: bool = False  # under Tune: every epoch but the last is reported with its epoch checkpoint
+    resume_from: str | None = None  # an epoch checkpoint of an earlier attempt: training continues after it
+
+
+class EpochReporter(TrainerCallback):
+    """Each epoch's metrics, with the trial's fields, into the trial's history and to Tune (as Ray's own
+    Transformers callback reports from the Trainer). With checkpoints, an epoch is reported with its checkpoint
+    when the Trainer has written it (the history goes into the checkpoint); without, at once. The final epoch
+    is reported by `run_trial`, with the timings."""
+
+    def __init__(self, fields: dict[str, Any], epochs: int, history: list[dict], report: Reporter | None,
+                 checkpointing: bool):
+        self.fields, self.epochs, self.history = fields, epochs, history
+        self.report, self.checkpointing = report, checkpointing
+
+    def record(self, metrics: dict) -> None:
+        """Add one epoch's metrics (from the EpochEvaluator) to the history and report it unless it waits."""
+        metrics = {**self.fields, **metrics, "final": int(metrics["epoch"] >= self.epochs)}
+        self.history.append(metrics)
+        log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items()
+                                                      if k.endswith("/acc") or k.startswith("train/")})
+        if self.report is not None and not metrics["final"] and not self.checkpointing:
+            self.report(metrics)
 
     def on_save(self, args, state, control, **kwargs):
-        self.on_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+        if self.checkpointing and self.history and not self.history[-1]["final"]:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_json(folder / HISTORY_FILE, self.history)
+            self.report(self.history[-1], checkpoint_dir=folder)
 
 
 def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None,
@@ -143,71 +175,54 @@ def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool:
     return record
 
 
-def run_trial(config: dict, output_dir: str | Path, report: Reporter | None = None) -> dict[str, Any]:
-    """Train and evaluate one grid point; returns the final flat metrics dict and writes the trial's files.
-
-    config keys: spec (a SweepSpec dict), point (a GridPoint dict), prepared ({'data': folder of
-    data.json, 'clusters': clustering folder or None}), gpus (the GPU share the trial holds; None outside
-    Ray: a GPU when one is visible), num_threads (torch CPU threads), checkpoints (under Tune: report every
-    epoch but the last with its checkpoint), resume_from (a checkpoint folder of an earlier attempt: training
-    continues after its epoch, and its history holds the epochs before).
-    """
+def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Reporter | None = None) -> dict[str, Any]:
+    """Train and evaluate one grid point; returns the final flat metrics dict and writes the trial's files
+    (metrics.json, subset.json, subset_indices.npy, hans_predictions.txt) into `output_dir`. `config`: a
+    TrialConfig or its dict; `report`: Tune's report, called once per epoch."""
+    c = TrialConfig.model_validate(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    point = GridPoint.model_validate(config["point"])
-    spec = build_spec(config["spec"], source="trial config").for_point(point)
-    if config.get("num_threads"):
-        torch.set_num_threads(int(config["num_threads"]))
+    spec = build_spec(c.spec, source="trial config").for_point(c.point)
+    if c.num_threads:
+        torch.set_num_threads(c.num_threads)
     datasets.disable_progress_bars()
-    where = placement("trial", config.get("gpus"), spec.train.precision)
-    if where.on_gpu and (share := memory_fraction(config.get("gpus"))):
+    where = placement("trial", c.gpus, spec.train.precision)
+    if where.on_gpu and (share := memory_fraction(c.gpus)):
         # Ray does not partition the card: a trial holding 0.25 GPU stays within a quarter of its memory, so an
         # oversized batch fails in its own trial instead of taking the memory of the trials beside it
         torch.cuda.set_per_process_memory_fraction(share)
 
-    prepared = config["prepared"]
-    data = open_prepared(prepared["data"])
+    # the subset
+    data = open_prepared(c.prepared["data"])
     rounding = spec.grid.budget_rounding
-    indices, pool = select_subset(point, data, prepared.get("clusters"), prepared.get("dynamics"), rounding,
-                                  prepared.get("indices"), prepared.get("embeddings"))
-    record = _write_subset(output_dir, point, indices, pool, data.train_fingerprint, rounding)
+    indices, pool = select_subset(c.point, data, c.prepared.get("clusters"), c.prepared.get("dynamics"), rounding,
+                                  c.prepared.get("indices"), c.prepared.get("embeddings"))
+    record = _write_subset(output_dir, c.point, indices, pool, data.train_fingerprint, rounding)
+
+    # training, evaluated and reported every epoch
     tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
-    fields = {**point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],
+    fields = {**c.point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],
               "device": where.device, "precision": where.precision, "model": spec.model.name,
               "freeze_base": spec.model.freeze_base, **node_info()}
-    resume_from = config.get("resume_from")  # an epoch checkpoint of an earlier attempt of this trial
-    history: list[dict] = read_json(Path(resume_from) / HISTORY_FILE) if resume_from else []
+    history: list[dict] = read_json(Path(c.resume_from) / HISTORY_FILE) if c.resume_from else []
     resumed_epochs = len(history)
-    checkpointing = bool(config.get("checkpoints")) and report is not None
-
-    def on_epoch(metrics: dict) -> None:
-        metrics = {**fields, **metrics, "final": int(metrics["epoch"] >= spec.train.epochs)}
-        history.append(metrics)
-        log.info("epoch %d: %s", metrics["epoch"], {k: round(v, 4) for k, v in metrics.items()
-                                                      if k.endswith("/acc") or k.startswith("train/")})
-        # the final epoch is reported below, with timings; with checkpoints, the others go with theirs
-        if report is not None and not metrics["final"] and not checkpointing:
-            report(metrics)
-
-    def on_checkpoint(folder: Path) -> None:
-        if not history[-1]["final"]:
-            write_json(folder / HISTORY_FILE, history)
-            report(history[-1], checkpoint_dir=folder)
-
-    evaluator = EpochEvaluator(data, tokenizer.pad_token_id, spec.train.eval_batch_size, where.precision, on_epoch)
-    callbacks = [evaluator, EpochCheckpoints(on_checkpoint)] if checkpointing else [evaluator]
+    checkpointing = c.checkpoints and report is not None
+    reporter = EpochReporter(fields, spec.train.epochs, history, report, checkpointing)
+    evaluator = EpochEvaluator(data, tokenizer.pad_token_id, spec.train.eval_batch_size, where.precision,
+                               reporter.record)
     with tempfile.TemporaryDirectory(prefix="tis_ray_ckpt_") as local_checkpoints:
-        trained = fit(spec, data.train.select(indices), seed=point.seed, tokenizer=tokenizer, placement=where,
-                      callbacks=callbacks, checkpoint_dir=local_checkpoints if checkpointing else None,
-                      resume_from=resume_from)
+        trained = fit(spec, data.train.select(indices), seed=c.point.seed, tokenizer=tokenizer, placement=where,
+                      callbacks=[evaluator, reporter], checkpoint_dir=local_checkpoints if checkpointing else None,
+                      resume_from=c.resume_from)
     if trained.epochs == 0:  # evaluate-only: score the model as built, once
         evaluator.score(trained.model, epoch=0)
+
+    # the final metrics with this attempt's timings, and the trial's files
     train_time = trained.seconds - evaluator.eval_seconds
-    epochs_here = trained.epochs - resumed_epochs  # timings cover this attempt only
+    epochs_here = trained.epochs - resumed_epochs
     final = history[-1] = {**history[-1], **count_parameters(trained.model), "train_time_s": train_time,
                            "eval_time_s": evaluator.eval_seconds, "resumed_after_epoch": resumed_epochs,
                            "train_examples_per_s": len(indices) * epochs_here / train_time if train_time else 0.0}
-
     if "hans" in evaluator.last_predictions:
         evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),
                                           evaluator.last_predictions["hans"], trained.model.config.id2label)

@@ -185,19 +185,25 @@ def embeddings_key(spec: SweepSpec, model: str, data: PreparedData) -> str:
                     data=data.train_fingerprint, max_len=spec.data.max_seq_length)
 
 
-def prepare_embeddings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData, gpus: float | None) -> tuple[Path, str]:
-    """Return the folder of the training set's embeddings (given, already computed, or computed now) and its key."""
+def spec_embeddings_key(spec: SweepSpec, data: PreparedData) -> str:
+    """Return the key of the embeddings a spec uses: a given folder's path, or the model that embeds and how."""
+    if spec.clustering.embeddings_path:
+        return step_key(path=spec.clustering.embeddings_path)
+    return embeddings_key(spec, spec.clustering.embedding_model or reference_key(spec, data), data)
+
+
+def prepare_embeddings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData, gpus: float | None) -> Path:
+    """Return the folder of the training set's embeddings: given, already computed, or computed now."""
     sweep_data = shared.for_model(spec.model.name, spec.model.tokenizer)
     if spec.clustering.embeddings_path:
         load_embeddings(spec.clustering.embeddings_path, sweep_data.train_fingerprint)  # refuses another dataset's
-        return Path(spec.clustering.embeddings_path), step_key(path=spec.clustering.embeddings_path)
-    given = spec.clustering.embedding_model
-    key = embeddings_key(spec, given or reference_key(spec, sweep_data), sweep_data)
+        return Path(spec.clustering.embeddings_path)
+    key = spec_embeddings_key(spec, sweep_data)
     out = steps.root / EMBEDDINGS
     if steps.reuse(EMBEDDINGS, key):
-        return out, key
+        return out
     model_path = reference_model_path(spec, steps, sweep_data, gpus)
-    if given:  # a given checkpoint reads the pairs through its own tokenizer
+    if spec.clustering.embedding_model:  # a given checkpoint reads the pairs through its own tokenizer
         data, tokenizer = shared.for_model(model_path), load_tokenizer(model_path)
     else:  # the reference run was trained with the sweep's tokenizer
         data, tokenizer = sweep_data, load_tokenizer(spec.model.name, spec.model.tokenizer)
@@ -206,7 +212,7 @@ def prepare_embeddings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData
                   pooling=spec.clustering.pooling, batch_size=spec.train.eval_batch_size, model_name=model_path,
                   fingerprint=data.train_fingerprint)
     steps.finish(EMBEDDINGS, key)
-    return out, key
+    return out
 
 
 def prepare_clusterings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData, gpus: float | None) -> dict[str, str]:
@@ -220,23 +226,19 @@ def prepare_clusterings(spec: SweepSpec, steps: PreparedSteps, shared: SharedDat
         save_clusters(given, steps.root / "clusters" / "given")
         steps.finish("clusters/given")
         return dict.fromkeys(needs, str(steps.root / "clusters" / "given"))
-    embeddings, embedded = None, None
+    embeddings = None  # loaded only when a clustering is not in the run directory yet
+    embedded = spec_embeddings_key(spec, data)
     folders: dict[str, str] = {}
     for key, params in needs.items():
         rel = f"clusters/{clustering_key(params)}"
-        if embedded is None:  # the key of the embeddings, without computing them when every clustering is there
-            given = spec.clustering.embedding_model
-            embedded = (step_key(path=spec.clustering.embeddings_path) if spec.clustering.embeddings_path else
-                        embeddings_key(spec, given or reference_key(spec, data), data))
-        step = step_key(params=params, embeddings=embedded, seed=params.get("seed", spec.grid.seeds[0]))
+        seed = params.get("seed", spec.grid.seeds[0])
+        step = step_key(params=params, embeddings=embedded, seed=seed)
         if not steps.reuse(rel, step):
             if embeddings is None:
-                folder, embedded = prepare_embeddings(spec, steps, shared, gpus)
-                embeddings = load_embeddings(folder, data.train_fingerprint)
-                step = step_key(params=params, embeddings=embedded, seed=params.get("seed", spec.grid.seeds[0]))
+                embeddings = load_embeddings(prepare_embeddings(spec, steps, shared, gpus), data.train_fingerprint)
                 release_gpu_memory()  # the embedding model's cached memory goes back before cuML clusters
-            result = fit_clusters(embeddings, params, spec.clustering.backend,
-                                  seed=params.get("seed", spec.grid.seeds[0]), fingerprint=data.train_fingerprint)
+            result = fit_clusters(embeddings, params, spec.clustering.backend, seed=seed,
+                                  fingerprint=data.train_fingerprint)
             if params["algorithm"] == "dbscan":
                 result.extra.update(dbscan_k_distance(embeddings, params, steps.root / rel))
             save_clusters(result, steps.root / rel)
@@ -321,7 +323,7 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
             tokenizers = len(shared.folders)
             dynamics = prepare_dynamics(spec, steps, sweep_data, gpus)  # before embeddings: one reference run
             clusters = prepare_clusterings(spec, steps, shared, gpus)
-            embeddings = prepare_embeddings(spec, steps, shared, gpus)[0] if spec.needs_embeddings() else None
+            embeddings = prepare_embeddings(spec, steps, shared, gpus) if spec.needs_embeddings() else None
             if len(shared.folders) > tokenizers:  # a given embedding model's own tokenization
                 steps.finish("data")
         finally:

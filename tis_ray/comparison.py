@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from tis_ray.samplers import canonical_entry
+from tis_ray.samplers import sampler_key
 from tis_ray.spec import ExpectedSpec, GridPoint
 
 EPOCHS_AXIS = "train.epochs"
@@ -22,11 +22,14 @@ ONE_RUN = "one run"  # epoch k of the longest run of the setting (an extension o
 MNLI_PERCENT = (("mnli_m/acc", "MNLI-m"), ("mnli_mm/acc", "MNLI-mm"))
 
 
-def _entry(row) -> dict:
-    return {"type": row["sampler"], **json.loads(row.get("sampler_params") or "{}")}
+def sampler_entries(table: pd.DataFrame) -> list[dict]:
+    """Return each row's sampler entry {'type': ..., params} from its `sampler` and `sampler_params` columns."""
+    params = table["sampler_params"] if "sampler_params" in table else pd.Series("{}", index=table.index)
+    return [{"type": t, **json.loads(p or "{}")} for t, p in zip(table["sampler"], params, strict=True)]
 
 
-def _budget(row) -> float:
+def budget_of(row) -> float:
+    """Return a row's budget as a number: data % (0.1 -> 10.0), n_examples, or NaN for a budget-free sampler."""
     if pd.notna(row.get("data_pct")):
         return round(100 * float(row["data_pct"]), 4)
     return float(row["n_examples"]) if pd.notna(row.get("n_examples")) else float("nan")
@@ -40,12 +43,13 @@ def with_run_epochs(table: pd.DataFrame, default_epochs: int | None) -> pd.DataF
     if rows.empty:
         return rows.assign(base=[], run_epochs=[], budget=[])
     overrides = [json.loads(o or "{}") for o in rows["overrides"]]
-    rows["base"] = [GridPoint(sampler=_entry(row), overrides={k: v for k, v in o.items() if k != EPOCHS_AXIS}).label()
-                    if EPOCHS_AXIS in o else row["setting"] for (_, row), o in zip(rows.iterrows(), overrides, strict=True)]
+    rows["base"] = [GridPoint(sampler=entry, overrides={k: v for k, v in o.items() if k != EPOCHS_AXIS}).label()
+                    if EPOCHS_AXIS in o else setting
+                    for entry, setting, o in zip(sampler_entries(rows), rows["setting"], overrides, strict=True)]
     last = rows.groupby("trial_id")["epoch"].transform("max")
     fallback = last if default_epochs is None else pd.Series(default_epochs, index=rows.index)
     rows["run_epochs"] = [o.get(EPOCHS_AXIS, f) for o, f in zip(overrides, fallback, strict=True)]
-    rows["budget"] = rows.apply(_budget, axis=1)
+    rows["budget"] = rows.apply(budget_of, axis=1)
     return rows
 
 
@@ -99,7 +103,7 @@ def compare_with_expected(table: pd.DataFrame, expected: ExpectedSpec, default_e
     """
     rows = protocol_rows(table, default_epochs)
     if not rows.empty:
-        rows["_sampler"] = [json.dumps(canonical_entry(_entry(r)), sort_keys=True) for _, r in rows.iterrows()]
+        rows["_sampler"] = [sampler_key(entry) for entry in sampler_entries(rows)]
         rows["_overrides"] = [json.dumps({k: v for k, v in json.loads(o or "{}").items() if k != EPOCHS_AXIS},
                                          sort_keys=True) for o in rows["overrides"]]
     out = []
@@ -108,7 +112,7 @@ def compare_with_expected(table: pd.DataFrame, expected: ExpectedSpec, default_e
                   else float(cell.n_examples) if cell.n_examples is not None else float("nan"))
         epochs = cell.epochs if cell.epochs is not None else default_epochs
         match = rows.iloc[0:0] if rows.empty else rows[
-            (rows["_sampler"] == json.dumps(canonical_entry(cell.sampler), sort_keys=True))
+            (rows["_sampler"] == sampler_key(cell.sampler))
             & (rows["_overrides"] == json.dumps(cell.overrides, sort_keys=True))
             & (np.isclose(rows["budget"], budget) | (rows["budget"].isna() & np.isnan(budget)))
             & (rows["epoch"] == epochs)]

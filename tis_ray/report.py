@@ -8,7 +8,6 @@ at the same budget and seed stands out from seed noise.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 from pathlib import Path
@@ -23,9 +22,11 @@ import pandas as pd  # noqa: E402
 from tis_ray.comparison import (  # noqa: E402
     ONE_RUN,
     SEPARATE,
+    budget_of,
     compare_with_expected,
     epoch_table,
     epoch_table_per_seed,
+    sampler_entries,
 )
 from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
 from tis_ray.errors import SpecError, TisRayError  # noqa: E402
@@ -42,14 +43,6 @@ HANS = tuple((f"hans/{h}/{kind}", f"HANS {'E' if kind == 'entailed' else 'NE'} {
 GROUP = ["setting", "budget"]
 
 
-def _budget(row) -> float:
-    if pd.notna(row.get("data_pct")):
-        return round(100 * float(row["data_pct"]), 4)
-    if pd.notna(row.get("n_examples")):
-        return float(row["n_examples"])
-    return float("nan")
-
-
 def budget_name(table: pd.DataFrame) -> str:
     """Return the label of the budget axis: data % or n examples."""
     return "data %" if table["data_pct"].notna().any() else "n examples" if table["n_examples"].notna().any() else "subset"
@@ -62,7 +55,7 @@ def final_rows(table: pd.DataFrame) -> pd.DataFrame:
         reported = table[table["epoch"].notna()]
         last = reported.sort_values("epoch").groupby("trial_id", sort=False).tail(1)
         table = pd.concat([last, table[table["epoch"].isna()]])
-    table["budget"] = table.apply(_budget, axis=1)
+    table["budget"] = table.apply(budget_of, axis=1)
     return table
 
 
@@ -114,10 +107,7 @@ def sampler_settings(done: pd.DataFrame) -> pd.Series:
     """Return each row's sampler with its parameters as text ('random(nested=True)'), without extra-axis values."""
     from tis_ray.samplers import sampler_label
 
-    if "sampler_params" not in done:
-        return done["sampler"].astype(str)
-    return pd.Series([sampler_label({"type": t, **json.loads(p or "{}")})
-                      for t, p in zip(done["sampler"], done["sampler_params"], strict=True)], index=done.index)
+    return pd.Series([sampler_label(entry) for entry in sampler_entries(done)], index=done.index, dtype=object)
 
 
 def baseline_sampler(done: pd.DataFrame, baseline: str = "random") -> str | None:
@@ -256,7 +246,7 @@ def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str, metric: str = "m
     rows = table[table["epoch"].notna() & table[metric].notna()].copy()
     if rows.empty or rows["epoch"].nunique() < 2:
         return None
-    rows["budget"] = rows.apply(_budget, axis=1)
+    rows["budget"] = rows.apply(budget_of, axis=1)
     budgets = sorted(rows["budget"].dropna().unique())[:4] or [np.nan]
     fig, axes = plt.subplots(1, len(budgets), figsize=(5.5 * len(budgets), 4.2), squeeze=False, sharey=True)
     for ax, budget in zip(axes[0], budgets, strict=True):
@@ -428,9 +418,7 @@ def data_map_section(run_dir: str, done: pd.DataFrame, out: Path) -> list[str]:
     rows = []
     from tis_ray.samplers import sampler_from_entry
 
-    declared = [sampler_from_entry({"type": t, **json.loads(p or "{}")}).needs_dynamics
-                for t, p in zip(done["sampler"], done.get("sampler_params", pd.Series("{}", index=done.index)),
-                                strict=True)]
+    declared = [sampler_from_entry(entry).needs_dynamics for entry in sampler_entries(done)]
     dynamic_settings = done[declared]  # every sampler that declares it reads the dynamics
     for setting, part in dynamic_settings.groupby("setting"):
         first = part.sort_values(["budget", "seed"]).iloc[0]

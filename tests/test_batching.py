@@ -39,3 +39,23 @@ def test_length_buckets_in_random_batch_order_reproducible_per_seed_and_epoch():
     assert sum(a < b for a, b in zip(longest, longest[1:], strict=False)) >= 6
     assert bucket_batches(1, 0, lengths) == batches  # same seed and epoch: same order
     assert bucket_batches(1, 1, lengths) != batches and bucket_batches(2, 0, lengths) != batches
+
+
+def test_pass_sampler_cuts_a_stream_of_passes_into_epochs():
+    from tis_ray.batching import PassSampler
+
+    passes = [np.arange(10), np.arange(10, 20)]
+    sampler = PassSampler(passes, samples_per_epoch=15, batch_size=5, seed=0)
+    epochs = []
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        epochs.append(list(sampler))
+    stream = np.concatenate(epochs)
+    assert all(len(e) == 15 for e in epochs)
+    for p in range(6):  # 60 samples: six passes, alternating the two subsets, each a permutation of its rows
+        assert sorted(stream[10 * p: 10 * (p + 1)]) == list(passes[p % 2])
+    again = PassSampler(passes, samples_per_epoch=15, batch_size=5, seed=0)
+    again.set_epoch(2)
+    assert list(again) == epochs[2]  # an epoch is a fixed slice: a resumed run repeats it
+    bucketed = PassSampler([np.arange(8)], 8, 4, seed=1, lengths=np.array([1, 9, 2, 8, 3, 7, 4, 6]))
+    assert sorted(bucketed) == list(range(8))

@@ -49,8 +49,11 @@ def test_mean_std_and_seed_counts_by_hand(table):
 def test_paired_difference_to_random_by_hand(table):
     from scipy import stats
 
+    from tis_ray.statistics import minimum_detectable_difference
+
     done = final_rows(table)
-    paired = paired_vs_random(done[done["status"] == "completed"]).set_index("budget")
+    done = done[done["status"] == "completed"]
+    paired = paired_vs_random(done, metrics=["mnli_m/acc"], holm_family="sampler").set_index("budget")
     at10 = paired.loc[10.0]  # diffs 3, 4, 5 points: mean 4, std 1, t = 4 / (1 / sqrt 3)
     assert (at10["n"], at10["mean"], at10["std"]) == (3, pytest.approx(4.0), pytest.approx(1.0))
     assert at10["t"] == pytest.approx(4 * np.sqrt(3))
@@ -58,20 +61,21 @@ def test_paired_difference_to_random_by_hand(table):
     assert at10["p"] == pytest.approx(p10)
     half = stats.t.ppf(0.975, 2) / np.sqrt(3)  # 4.303 / sqrt 3 = 2.484
     assert (at10["ci_low"], at10["ci_high"]) == (pytest.approx(4 - half), pytest.approx(4 + half))
+    assert at10["mde"] == pytest.approx(minimum_detectable_difference(1.0, 3))
     at50 = paired.loc[50.0]  # diffs -1 and +2 points: mean 0.5, std 2.1213, t = 0.5 / 1.5 = 0.3333
     p50 = 2 * stats.t.sf(1 / 3, df=1)  # 0.795
     assert (at50["n"], at50["mean"], at50["p"]) == (2, pytest.approx(0.5), pytest.approx(p50))
-    # Holm over the 2 budgets: the smaller p doubled (0.0404), the larger kept but never below it
+    # Holm over the sampler's 2 budgets: the smaller p doubled (0.0404), the larger kept but never below it
     assert at10["p_holm"] == pytest.approx(2 * p10) and at50["p_holm"] == pytest.approx(p50)
-    assert at10["verdict"] == "above random" and at50["verdict"] == "not distinguishable"
-
-
-def test_holm_by_hand():
-    from tis_ray.report import holm
-
-    # sorted 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04); NaN is not a test
-    np.testing.assert_allclose(holm([0.04, 0.01, np.nan, 0.02]), [0.04, 0.03, np.nan, 0.04])
-    np.testing.assert_allclose(holm([0.6, 0.3]), [0.6, 0.6])
+    assert at10["verdict"] == "better" and at50["verdict"] == "inconclusive"
+    # over the whole table (MNLI-m and MNLI-mm, whose diffs are the same): 4 tests, 10% needs p < 0.0125
+    table_wide = paired_vs_random(done, metrics=["mnli_m/acc", "mnli_mm/acc"])
+    assert len(table_wide) == 4 and set(table_wide["verdict"]) == {"inconclusive"}
+    # sorted p10, p10, p50, p50 -> 4 p10, max(4 p10, 3 p10), min(1, 2 p50) = 1, max(1, p50)
+    np.testing.assert_allclose(sorted(table_wide["p_holm"]), [4 * p10, 4 * p10, 1.0, 1.0])
+    # HANS is compared too; its columns here are flat 0.5 for every trial: no spread, no test
+    hans = paired_vs_random(done).query("metric == 'hans/lexical_overlap/non_entailed'")
+    assert len(hans) == 2 and hans["p"].isna().all() and (hans["mean"] == 0).all()
 
 
 def test_budget_free_settings_appear_in_every_table(tmp_path):
@@ -100,7 +104,8 @@ def test_report_files_figures_and_partial_sweep(table, tmp_path):
         assert f"figures/{name}.png" in text
         image = np.asarray(Image.open(path).convert("L"))
         assert image.shape[0] > 300 and image.std() > 10  # drawn, not blank
-    for name in ("mean_std", "paired_vs_random", "epochs", "seed_1", "seed_2", "seed_3"):
+    assert "| kmeans(n_clusters=4) |    10.00 | +4.00 (inconclusive) |" in text  # 4 points, Holm over the table
+    for name in ("mean_std", "paired_vs_random", "verdicts", "epochs", "seed_1", "seed_2", "seed_3"):
         assert (tmp_path / "report" / "tables" / f"{name}.md").is_file()
         assert (tmp_path / "report" / "tables" / f"{name}.csv").is_file()
 
@@ -150,7 +155,7 @@ def test_the_baseline_is_a_setting_and_ambiguity_is_one_line(table):
     both = pd.concat([done, nested])
     # an exact setting wins: the plain arm is the baseline, the nested one is compared with it (same numbers)
     assert baseline_sampler(both) == "random"
-    paired = paired_vs_random(both)
+    paired = paired_vs_random(both, metrics=["mnli_m/acc"])
     assert set(paired["setting"]) == {"kmeans(n_clusters=4)", "random(nested=True)"}
     assert (paired[paired["setting"] == "random(nested=True)"]["mean"] == 0).all()
     # two random settings and none plain: the type alone does not say which

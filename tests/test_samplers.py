@@ -216,3 +216,22 @@ def test_nearest_to_centers_matches_a_brute_force_argmin():
 def test_a_dbscan_eps_that_is_not_a_number_is_a_spec_error():
     with pytest.raises(SpecError, match="eps must be > 0"):
         get_sampler("dbscan", eps="1e-09")  # YAML 1.1 reads 1e-09 (no dot) as a string
+
+
+def test_class_balanced_score_samplers_keep_the_label_shares_by_hand():
+    from tis_ray.dynamics import Dynamics
+
+    # 10 examples, labels 0 x 6 then 1 x 4; the loss ranks 0..9 highest first, so the top 5 are all label 0
+    labels = np.array([0] * 6 + [1] * 4)
+    loss = np.tile(np.arange(10, 0, -1, dtype=np.float32), (2, 1))
+    probs = np.full((2, 10, 3), 1 / 3, dtype=np.float32)
+    pool = SamplingPool(labels, dynamics=Dynamics(probs, loss, labels))
+    assert get_sampler("loss").select(pool, 5, seed=0).tolist() == [0, 1, 2, 3, 4]
+    # balanced: 6/10 and 4/10 of 5 = 3 of label 0 and 2 of label 1, each the top of its own label's ranking
+    assert get_sampler("loss", balance="class").select(pool, 5, seed=0).tolist() == [0, 1, 2, 6, 7]
+    # a label with fewer ranked examples than its share gives the rest to the others: EL2N with the hardest dropped
+    el2n = get_sampler("el2n", balance="class", drop_hardest=0.5)  # all EL2N equal: a seeded order, half left
+    picked = el2n.select(pool, 5, seed=3)
+    assert len(picked) == 5 and len(set(picked)) == 5
+    with pytest.raises(SpecError, match="unknown balance 'labels'; known: none, class"):
+        get_sampler("forgetting", balance="labels")

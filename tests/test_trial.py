@@ -140,3 +140,31 @@ def test_training_loss_and_learning_rate_of_every_epoch(full_run):
     # steps, then a linear decay to 0: after epoch k the rate is 3e-4 x (152 - 38k) / (152 - 16)
     assert [m["train/lr"] for m in epochs] == pytest.approx([3e-4 * (152 - 38 * k) / 136 for k in (1, 2, 3, 4)])
     assert final["train/loss"] == losses[-1]
+
+
+def test_steps_schedule_gives_every_budget_the_same_optimizer_steps(tmp_path, prepared_root):
+    raw = small_spec_dict(train={"epochs": 2, "schedule": "steps", "steps": 12})
+    runs = {}
+    for n in (64, 300):
+        reported = []
+        final = run_trial(config(prepared_root, raw, n_examples=n), tmp_path / str(n), report=reported.append)
+        runs[n] = (final, reported)
+    for n, (final, reported) in runs.items():
+        # 12 steps, evaluated after 6 and 12 whatever the subset: 64 examples go round 3 times an evaluation
+        assert final["train_steps"] == 12 and final["schedule"] == "steps" and final["n_train"] == n
+        assert [m["epoch"] for m in reported] == [1, 2]
+        assert final["train_examples_per_s"] > 0
+    epochs = run_trial(config(prepared_root, small_spec_dict(train={"epochs": 2}), n_examples=64), tmp_path / "e")
+    assert epochs["train_steps"] == 2 * 2 and epochs["schedule"] == "epochs"  # 64 / 32 = 2 steps an epoch
+
+
+def test_repeated_random_trains_each_epoch_on_a_fresh_subset(tmp_path, prepared_root):
+    raw = small_spec_dict(train={"epochs": 3})
+    final = run_trial(config(prepared_root, raw, n_examples=100, sampler={"type": "repeated_random"}), tmp_path)
+    passes = np.load(tmp_path / "epoch_indices.npy", allow_pickle=False)
+    assert passes.shape == (3, 100) and final["n_train"] == 100
+    assert len(np.unique(passes)) == 300  # 1,200 examples: three disjoint subsets before any repeats
+    np.testing.assert_array_equal(np.load(tmp_path / "subset_indices.npy"), passes[0])
+    record = json.loads((tmp_path / "subset.json").read_text())
+    assert record["epoch_subsets"] == 3 and record["n_distinct_seen"] == 300
+    assert final["train_steps"] == 3 * 4  # ceil(100 / 32) steps an epoch, as a fixed subset of 100

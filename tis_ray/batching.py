@@ -88,3 +88,44 @@ class LengthBucketSampler(Sampler[int]):
 
     def __iter__(self):
         return iter(np.concatenate(self.batches()).tolist() if len(self.lengths) else [])
+
+
+class PassSampler(Sampler[int]):
+    """Training order as a stream of passes over subsets, cut into epochs of `samples_per_epoch` examples.
+
+    Pass p goes over `passes[p % len(passes)]` (row positions in the training set) in a random order seeded by
+    (seed, p), length-bucketed as LengthBucketSampler when `lengths` are given. Two uses: a fixed compute budget
+    (one subset cycled, epochs of the full-data run's steps, so a 10% subset takes 10 passes per epoch) and a
+    fresh random subset every pass (repeated random sampling). Epoch e is a fixed slice of the stream: a resumed
+    run repeats it exactly.
+    """
+
+    def __init__(self, passes, samples_per_epoch: int, batch_size: int, seed: int, lengths=None):
+        self.passes = [np.asarray(p, dtype=np.int64) for p in passes]
+        if len({len(p) for p in self.passes}) != 1 or not len(self.passes[0]):
+            raise ValueError("every pass needs the same, non-zero number of rows")
+        self.samples_per_epoch, self.batch_size, self.seed = samples_per_epoch, batch_size, seed
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def pass_order(self, p: int) -> np.ndarray:
+        """Return the rows of pass `p` in training order."""
+        rows = self.passes[p % len(self.passes)]
+        if self.lengths is None:
+            return np.random.default_rng([self.seed, p]).permutation(rows)
+        bucketed = LengthBucketSampler(self.lengths[rows], self.batch_size, seed=self.seed)
+        bucketed.set_epoch(p)
+        return rows[np.fromiter(bucketed, dtype=np.int64)]
+
+    def __iter__(self):
+        width = len(self.passes[0])
+        start, stop = self.epoch * self.samples_per_epoch, (self.epoch + 1) * self.samples_per_epoch
+        chunks = [self.pass_order(p) for p in range(start // width, -(-stop // width))]
+        first = (start // width) * width
+        return iter(np.concatenate(chunks)[start - first: stop - first].tolist())

@@ -183,6 +183,34 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    """Seeds each comparison of a spec needs, from a pilot run's spread or the documented defaults."""
+    from tis_ray.planning import pilot_paired_table, render_plan, seed_plan
+
+    spec = _spec(args)
+    pilot = pilot_paired_table(args.pilot, spec.report.baseline) if args.pilot else None
+    plan = seed_plan(spec, args.difference, args.hans_difference, pilot, power=args.power)
+    print(render_plan(plan, power=args.power))
+    return 0
+
+
+def cmd_attribute(args) -> int:
+    """Datamodels from a run's random-subset trials, the LDS of every score, the top examples."""
+    from tis_ray.attribution import attribute
+
+    scores = dict(_pair(item, "--score NAME=PATH.npy") for item in args.score)
+    manifest = attribute(args.run_dir, args.target or None, scores, sampler=args.sampler)
+    print(f"attribution -> {manifest.parent} (effects per target, lds.md, top_*.md)")
+    return 0
+
+
+def _pair(item: str, form: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name or not value:
+        raise TisRayError(f"{item!r}: expected {form}")
+    return name, value
+
+
 def cmd_export(args) -> int:
     """Write the tidy results table of a run directory."""
     from tis_ray.export import export_table, write_table
@@ -311,6 +339,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="print the trials, resources and shared preparation, then stop (no Ray, nothing written)")
     p.set_defaults(func=cmd_sweep)
+
+    p = with_spec(sub.add_parser("plan", help="seeds each comparison needs to detect a difference (before the sweep)"))
+    p.add_argument("--pilot", help="a finished run directory or exported table whose paired spread replaces the "
+                                   "defaults (the spread of 100 BERT-base MNLI fine-tunes)")
+    p.add_argument("--difference", type=float, default=1.0, help="MNLI difference to detect, points (default 1)")
+    p.add_argument("--hans-difference", type=float, default=5.0, help="HANS difference to detect, points (default 5)")
+    p.add_argument("--power", type=float, default=0.8, help="probability of detecting it (default 0.8)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("attribute", help="datamodels and LDS from a run's random-subset trials")
+    p.add_argument("run_dir", help="run directory (local path or URI) with many random-subset trials of one pool")
+    p.add_argument("--target", action="append", default=[],
+                   help="what to attribute: a results-table metric (mnli_m/acc), margin:SET[/heuristic/kind] or "
+                        "examples:SET:i,j,k; repeatable (default: MNLI-m, HANS, HANS non-entailed per heuristic)")
+    p.add_argument("--score", action="append", default=[], metavar="NAME=PATH.npy",
+                   help="an imported per-example score to check by its LDS (e.g. from TRAK); repeatable")
+    p.add_argument("--sampler", default="random", help="the sampler type of the subset trials (default random)")
+    p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("export", help="results table of a run directory")
     p.add_argument("run_dir", help="run directory: a local path or a URI (s3://bucket/runs/NAME?...)")

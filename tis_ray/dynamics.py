@@ -74,6 +74,54 @@ class Dynamics:
         events[~correct.any(axis=0)] = np.inf
         return events
 
+    def mean_loss(self) -> np.ndarray:
+        """Return each example's training loss averaged over the epochs."""
+        return self.loss.mean(axis=0)
+
+
+SCORES = ("confidence", "variability", "correctness", "forgetting", "mean_loss")  # per-example, epoch-free
+
+
+@dataclass(frozen=True)
+class DynamicsEnsemble:
+    """The dynamics of several reference runs that differ only in seed: every score is the mean of the runs'
+    scores (dynamics.seeds), so a ranking does not hang on one run's luck. `members[0]` is the first seed's."""
+
+    members: tuple[Dynamics, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.members[0].labels
+
+    @property
+    def epochs(self) -> int:
+        return self.members[0].epochs
+
+    def __len__(self) -> int:
+        return len(self.members[0])
+
+    def _mean(self, score: str, *args) -> np.ndarray:
+        return np.mean([getattr(m, score)(*args) for m in self.members], axis=0)
+
+    def confidence(self) -> np.ndarray:
+        return self._mean("confidence")
+
+    def variability(self) -> np.ndarray:
+        return self._mean("variability")
+
+    def correctness(self) -> np.ndarray:
+        return self._mean("correctness")
+
+    def el2n(self, epoch: int) -> np.ndarray:
+        return self._mean("el2n", epoch)
+
+    def forgetting(self) -> np.ndarray:
+        return self._mean("forgetting")
+
+    def mean_loss(self) -> np.ndarray:
+        return self._mean("mean_loss")
+
 
 def save_dynamics(dynamics: Dynamics, out_dir: str | Path, *, fingerprint: str, model: str, seed: int,
                   seconds: float) -> Path:
@@ -87,9 +135,23 @@ def save_dynamics(dynamics: Dynamics, out_dir: str | Path, *, fingerprint: str, 
     return out
 
 
-def load_dynamics(path: str | Path, fingerprint: str | None = None) -> Dynamics:
-    """Return saved dynamics, refusing those recorded on another training set than `fingerprint`."""
+SEEDS_DIR = "seeds"  # <dynamics>/seeds/<seed>: the reference runs of dynamics.seeds after the first
+
+
+def load_dynamics(path: str | Path, fingerprint: str | None = None) -> Dynamics | DynamicsEnsemble:
+    """Return saved dynamics, refusing those recorded on another training set than `fingerprint`; with runs of
+    further seeds under path/seeds, their DynamicsEnsemble (the folder's own run first)."""
     path = Path(path)
+    first = _load_one(path, fingerprint)
+    others = sorted((p for p in (path / SEEDS_DIR).iterdir() if p.is_dir()), key=lambda p: int(p.name)) \
+        if (path / SEEDS_DIR).is_dir() else []
+    if not others:
+        return first
+    seeds = (int(read_json(path / "manifest.json").get("seed", 0)), *(int(p.name) for p in others))
+    return DynamicsEnsemble((first, *(_load_one(p, fingerprint) for p in others)), seeds)
+
+
+def _load_one(path: Path, fingerprint: str | None) -> Dynamics:
     if not (path / "manifest.json").is_file():
         raise TisRayError(f"{path}: no manifest.json: not a training-dynamics folder (tis-ray dynamics writes one)")
     manifest = read_json(path / "manifest.json")

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,13 @@ from tis_ray.clustering import (
 from tis_ray.data.loaders import load_data
 from tis_ray.data.prepare import MANIFEST, PreparedData, prepare_data
 from tis_ray.device import placement, release_gpu_memory
-from tis_ray.dynamics import load_dynamics, save_dynamics
+from tis_ray.dynamics import SEEDS_DIR, load_dynamics, save_dynamics
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.io import folder_written_whole, read_json, write_json
 from tis_ray.models import load_encoder_model, load_tokenizer
 from tis_ray.samplers import sampler_from_entry, sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec
+from tis_ray.stability import cluster_agreement
 from tis_ray.storage import Storage, join
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ PREPARED = "prepared"  # RUN_DIR/prepared: everything trials share
 DYNAMICS = "dynamics"  # RUN_DIR/prepared/dynamics: the reference run's training dynamics
 REFERENCE_MODEL = "reference_model"  # RUN_DIR/prepared/reference_model: the full-data fine-tune
 EMBEDDINGS = "embeddings"  # RUN_DIR/prepared/embeddings: the training set's [CLS] embeddings
+PREPARED_FILE = "prepared.json"  # in the run directory: the `prepared` dict every trial reads, kept for --resume
 STEP_FILE = "step.json"  # in each finished step's folder: {"key": what the step was computed from}
 
 
@@ -70,6 +73,16 @@ class PreparedSteps:
 
     def __init__(self, storage: Storage, local_root: Path):
         self.storage, self.root = storage, local_root
+        self.started: dict[str, tuple[float, float]] = {}
+
+    def start(self, rel: str, gpus: float | None) -> None:
+        """Start the clock of step `rel`, computed now on `gpus` (None: a GPU when one is visible); `finish`
+        records its seconds and GPU-seconds, what the report charges the samplers that need the step."""
+        if gpus is None:
+            import torch
+
+            gpus = float(torch.cuda.is_available())
+        self.started[rel] = (time.perf_counter(), gpus)
 
     def where(self, rel: str) -> str:
         """Return where a step lives in the run directory (a local path or a URI), for messages."""
@@ -92,7 +105,12 @@ class PreparedSteps:
     def finish(self, rel: str, key: str | None = None) -> None:
         """Record step `rel` as finished (under `key`) and write it to the run directory now."""
         if key is not None:
-            write_json(self.root / rel / STEP_FILE, {"key": key})
+            record: dict[str, Any] = {"key": key}
+            if rel in self.started:
+                start, gpus = self.started.pop(rel)
+                seconds = time.perf_counter() - start
+                record.update(seconds=seconds, gpu_seconds=seconds * gpus)
+            write_json(self.root / rel / STEP_FILE, record)
         if not self.storage.local:
             self.storage.upload(self.root / rel, f"{PREPARED}/{rel}")
 
@@ -107,33 +125,35 @@ def reference_spec(spec: SweepSpec) -> SweepSpec:
     raw = spec.model_dump(mode="json")
     raw["model"]["freeze_base"] = False
     raw["train"]["epochs"] = spec.reference_epochs()
+    raw["train"]["schedule"] = "epochs"  # the full training set, once per epoch
     return build_spec(raw, source="reference run")
 
 
-def reference_run(spec: SweepSpec, out: Path, data: PreparedData, gpus: float | None,
-                  dynamics_out: Path | None = None) -> str:
-    """Fine-tune the sweep's model once on the full training set into `out` (model + tokenizer, nothing else);
-    with `dynamics_out`, record every example's training dynamics on the way. Returns the model folder."""
+def reference_run(spec: SweepSpec, out: Path | None, data: PreparedData, gpus: float | None,
+                  dynamics_out: Path | None = None, seed: int | None = None) -> None:
+    """Fine-tune the sweep's model once on the full training set into `out` (model + tokenizer, nothing else;
+    None: not kept); with `dynamics_out`, record every example's training dynamics on the way. `seed`: the
+    reference seed unless given."""
     from tis_ray.training import DynamicsRecorder, fit  # the Trainer stack: only when a fine-tune is needed
 
     ref = reference_spec(spec)
-    seed = reference_seed(spec)
+    seed = reference_seed(spec) if seed is None else seed
     where = placement("reference fine-tune", gpus, spec.train.precision)
-    log.info("fine-tuning the reference model %s on all %d training examples for %d epochs (%s)%s",
-             ref.model.name, len(data.train), ref.train.epochs, where.describe(),
+    log.info("fine-tuning the reference model %s (seed %d) on all %d training examples for %d epochs (%s)%s",
+             ref.model.name, seed, len(data.train), ref.train.epochs, where.describe(),
              ", recording training dynamics" if dynamics_out else "")
     tokenizer = load_tokenizer(ref.model.name, ref.model.tokenizer)
     recorder = DynamicsRecorder(len(data.train), ref.train.epochs) if dynamics_out else None
     trained = fit(ref, data.train, seed=seed, tokenizer=tokenizer, placement=where, recorder=recorder,
-                  progress="reference fine-tune")
-    with folder_written_whole(out, replace=True) as tmp:
-        trained.model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+                  progress=f"reference fine-tune (seed {seed})")
+    if out is not None:
+        with folder_written_whole(out, replace=True) as tmp:
+            trained.model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
     if recorder is not None:
         save_dynamics(recorder.result(), dynamics_out, fingerprint=data.train_fingerprint, model=ref.model.name,
                       seed=seed, seconds=recorder.seconds)
-    log.info("reference model: %.1f s of training -> %s", trained.seconds, out)
-    return str(out)
+    log.info("reference run (seed %d): %.1f s of training -> %s", seed, trained.seconds, out or dynamics_out)
 
 
 def reference_key(spec: SweepSpec, data: PreparedData) -> str:
@@ -144,7 +164,9 @@ def reference_key(spec: SweepSpec, data: PreparedData) -> str:
 
 
 def reference_seed(spec: SweepSpec) -> int:
-    """Return the seed of the reference run: dynamics.seed, else the grid's first seed."""
+    """Return the seed of the reference run: dynamics.seed (the first of dynamics.seeds), else the grid's first."""
+    if spec.dynamics.seeds:
+        return spec.dynamics.seeds[0]
     return spec.dynamics.seed if spec.dynamics.seed is not None else spec.grid.seeds[0]
 
 
@@ -154,6 +176,7 @@ def reference_model_path(spec: SweepSpec, steps: PreparedSteps, data: PreparedDa
         return spec.clustering.embedding_model
     key = reference_key(spec, data)
     if not steps.reuse(REFERENCE_MODEL, key):
+        steps.start(REFERENCE_MODEL, gpus)
         reference_run(spec, steps.root / REFERENCE_MODEL, data, gpus)
         steps.finish(REFERENCE_MODEL, key)
     return str(steps.root / REFERENCE_MODEL)
@@ -171,10 +194,18 @@ def prepare_dynamics(spec: SweepSpec, steps: PreparedSteps, data: PreparedData, 
         steps.finish(DYNAMICS)
         return str(out)
     key = reference_key(spec, data)
-    if not steps.reuse(DYNAMICS, key):
+    if not steps.reuse(DYNAMICS, key):  # one run gives both: its time is the reference model's
+        steps.start(REFERENCE_MODEL, gpus)
         reference_run(spec, steps.root / REFERENCE_MODEL, data, gpus, dynamics_out=out)
         steps.finish(REFERENCE_MODEL, key)
         steps.finish(DYNAMICS, key)
+    for seed in spec.dynamics.seeds[1:]:  # further reference runs: their dynamics only
+        rel = f"{DYNAMICS}/{SEEDS_DIR}/{seed}"
+        seed_key = step_key(reference=key, seed=seed)
+        if not steps.reuse(rel, seed_key):
+            steps.start(rel, gpus)
+            reference_run(spec, None, data, gpus, dynamics_out=steps.root / rel, seed=seed)
+            steps.finish(rel, seed_key)
     return str(out)
 
 
@@ -203,6 +234,7 @@ def prepare_embeddings(spec: SweepSpec, steps: PreparedSteps, shared: SharedData
     if steps.reuse(EMBEDDINGS, key):
         return out
     model_path = reference_model_path(spec, steps, sweep_data, gpus)
+    steps.start(EMBEDDINGS, gpus)
     if spec.clustering.embedding_model:  # a given checkpoint reads the pairs through its own tokenizer
         data, tokenizer = shared.for_model(model_path), load_tokenizer(model_path)
     else:  # the reference run was trained with the sweep's tokenizer
@@ -232,15 +264,21 @@ def prepare_clusterings(spec: SweepSpec, steps: PreparedSteps, shared: SharedDat
     for key, params in needs.items():
         rel = f"clusters/{clustering_key(params)}"
         seed = params.get("seed", spec.grid.seeds[0])
-        step = step_key(params=params, embeddings=embedded, seed=seed)
+        again = spec.clustering.stability_seeds if params["algorithm"] == "kmeans" else []
+        step = step_key(params=params, embeddings=embedded, seed=seed, **({"stability": again} if again else {}))
         if not steps.reuse(rel, step):
             if embeddings is None:
                 embeddings = load_embeddings(prepare_embeddings(spec, steps, shared, gpus), data.train_fingerprint)
                 release_gpu_memory()  # the embedding model's cached memory goes back before cuML clusters
+            steps.start(rel, gpus)
             result = fit_clusters(embeddings, params, spec.clustering.backend, seed=seed,
                                   fingerprint=data.train_fingerprint)
             if params["algorithm"] == "dbscan":
                 result.extra.update(dbscan_k_distance(embeddings, params, steps.root / rel))
+            if again:
+                refits = [fit_clusters(embeddings, params, spec.clustering.backend, seed=s).labels_ for s in again]
+                result.extra["stability"] = {"seeds": again,
+                                             "adjusted_rand": cluster_agreement(result.labels_, refits)}
             save_clusters(result, steps.root / rel)
             steps.finish(rel, step)  # written before the noise check, so the plot it names exists
         check_noise(read_json(steps.root / rel / "meta.json"), steps.where(f"{rel}/k_distance.png"))

@@ -32,7 +32,8 @@ from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E
 from tis_ray.errors import SpecError, TisRayError  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
 from tis_ray.io import write_text, write_via  # noqa: E402
-from tis_ray.spec import load_run_spec  # noqa: E402
+from tis_ray.spec import ReportSpec, load_run_spec  # noqa: E402
+from tis_ray.statistics import ALPHA, compare_paired, holm, verdict  # noqa: E402
 from tis_ray.storage import Storage  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -87,20 +88,11 @@ def mean_std_table(done: pd.DataFrame, n_seeds_expected: int) -> pd.DataFrame:
     return table.sort_index()
 
 
-def holm(p_values) -> np.ndarray:
-    """Return Holm-Bonferroni adjusted p-values (NaN stays NaN and does not count as a test)."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(len(p), np.nan)
-    tested = np.flatnonzero(~np.isnan(p))
-    order = tested[np.argsort(p[tested], kind="stable")]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-PAIRED_COLUMNS = ["setting", "budget", "n", "mean", "std", "ci_low", "ci_high", "t", "p", "p_holm", "verdict"]
+PAIRED_COLUMNS = ["setting", "budget", "metric", "n", "mean", "std", "ci_low", "ci_high", "t", "p", "p_holm",
+                  "p_equivalence", "p_equivalence_holm", "margin", "mde", "verdict"]
+# what the paired comparisons test: MNLI both ways, HANS overall and its non-entailed half per heuristic
+COMPARED = ("mnli_m/acc", "mnli_mm/acc", "hans/acc", *(f"hans/{h}/non_entailed" for h in HANS_HEURISTICS))
+METRIC_LABELS = {**dict(MNLI), **dict(HANS), "hans/acc": "HANS"}
 
 
 def sampler_settings(done: pd.DataFrame) -> pd.Series:
@@ -123,48 +115,76 @@ def baseline_sampler(done: pd.DataFrame, baseline: str = "random") -> str | None
     return typed[0] if typed else None
 
 
-def paired_vs_random(done: pd.DataFrame, metric: str = "mnli_m/acc", alpha: float = 0.05,
-                     baseline: str = "random") -> pd.DataFrame:
-    """Return, per non-baseline setting and budget, its paired difference to the baseline sampler (`baseline`:
-    a sampler setting such as 'random(nested=True)' or a sampler type; see `baseline_sampler`) at the same
-    budget, seed and extra-axis values.
+def paired_vs_random(done: pd.DataFrame, metrics=COMPARED, baseline: str = "random", mnli_margin: float = 1.0,
+                     hans_margin: float = 5.0, holm_family: str = "table", alpha: float = ALPHA) -> pd.DataFrame:
+    """Return, per non-baseline setting, budget and metric, its paired difference to the baseline sampler
+    (`baseline`: a setting such as 'random(nested=True)' or a sampler type; see `baseline_sampler`) at the same
+    budget, seed and extra-axis values, with a verdict.
 
-    Differences are in accuracy points (x 100): n pairs, mean, std, the 95% confidence interval of the mean
-    difference, the paired t-test (scipy.stats.ttest_rel) and its p-value Holm-corrected across the budgets
-    of the setting. Verdict: 'above random' / 'below random' when the corrected p < alpha, 'not
-    distinguishable' otherwise, 'one seed' when there is a single pair (no test).
+    Differences are in accuracy points (x 100): n pairs, mean, std, 95% confidence interval, the paired t-test,
+    TOST against the metric's equivalence margin (`mnli_margin` for MNLI, `hans_margin` for HANS, in points),
+    the minimum difference detectable at 80% power (tis_ray.statistics). Both p-values are Holm-corrected over
+    `holm_family`: 'table' (every comparison of the table) or 'sampler' (one setting and metric across its
+    budgets). Verdict: better / worse / equivalent within ±m / inconclusive / one seed.
     """
-    from scipy import stats
-
     base = baseline_sampler(done, baseline)
     is_base = sampler_settings(done) == base
-    random = done[is_base].set_index(["overrides", "budget", "seed"])[metric]
+    reference = done[is_base].set_index(["overrides", "budget", "seed"])
     rows = []
     for (setting, budget), part in done[~is_base].groupby(GROUP):
         keys = list(zip(part["overrides"], part["budget"], part["seed"], strict=True))
-        pairs = [(100 * a, 100 * random[k]) for a, k in zip(part[metric], keys, strict=True) if k in random.index]
-        if not pairs:
-            continue
-        ours, theirs = map(np.array, zip(*pairs, strict=True))
-        diffs = ours - theirs
-        n, mean = len(diffs), float(diffs.mean())
-        std = float(diffs.std(ddof=1)) if n > 1 else float("nan")
-        t = p = low = high = float("nan")
-        if n > 1 and std > 0:
-            t, p = (float(v) for v in stats.ttest_rel(ours, theirs))
-            half = float(stats.t.ppf(0.975, n - 1)) * std / np.sqrt(n)
-            low, high = mean - half, mean + half
-        rows.append({"setting": setting, "budget": budget, "n": n, "mean": mean, "std": std, "ci_low": low,
-                     "ci_high": high, "t": t, "p": p})
-    table = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-2])
-    table["p_holm"] = np.nan
-    for _, part in table.groupby("setting"):
-        table.loc[part.index, "p_holm"] = holm(part["p"])
-    table["verdict"] = [
-        "one seed" if n == 1 else
-        ("above random" if mean > 0 else "below random") if p_holm < alpha else "not distinguishable"
-        for n, mean, p_holm in zip(table["n"], table["mean"], table["p_holm"], strict=True)]
+        matched = [i for i, k in enumerate(keys) if k in reference.index]
+        for metric in metrics:
+            if metric not in part or metric not in reference or not matched:
+                continue
+            ours = 100 * part[metric].to_numpy(dtype=float)[matched]
+            theirs = 100 * np.array([reference.loc[keys[i], metric] for i in matched], dtype=float).ravel()
+            if np.isnan(ours).all() or np.isnan(theirs).all():
+                continue
+            margin = mnli_margin if metric.startswith("mnli") else hans_margin
+            rows.append({"setting": setting, "budget": budget, "metric": metric,
+                         **compare_paired(ours, theirs, margin, alpha).as_dict()})
+    table = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ("p_holm", "p_equivalence_holm",
+                                                                               "verdict")])
+    families = [table.index] if holm_family == "table" else [p.index for _, p in table.groupby(["setting", "metric"])]
+    table["p_holm"] = table["p_equivalence_holm"] = np.nan
+    for family in families:
+        table.loc[family, "p_holm"] = holm(table.loc[family, "p"])
+        table.loc[family, "p_equivalence_holm"] = holm(table.loc[family, "p_equivalence"])
+    table["verdict"] = [verdict(r.n, r.mean, r.p_holm, r.p_equivalence_holm, r.margin, alpha)
+                        for r in table.itertuples()]
     return table[PAIRED_COLUMNS]
+
+
+def verdict_matrix(paired: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per (setting, budget) and one column per compared metric: 'mean (verdict)'."""
+    cells = paired.assign(cell=[f"{m:+.2f} ({v})" for m, v in zip(paired["mean"], paired["verdict"], strict=True)])
+    matrix = cells.pivot_table(index=GROUP, columns="metric", values="cell", aggfunc="first", dropna=False)
+    ordered = [m for m in COMPARED if m in matrix.columns]
+    return matrix[ordered].rename(columns=METRIC_LABELS).fillna("—")
+
+
+def paired_section(paired: pd.DataFrame, settings, out: Path, xlabel: str) -> list[str]:
+    """Return the report lines of the paired comparisons: the verdicts of every metric, then MNLI-m in full."""
+    family = "every comparison in the table" if settings.holm == "table" else "each sampler's budgets, per metric"
+    full = markdown(paired.set_index(GROUP), budget_label=xlabel)
+    link = _write(out, "paired_vs_random", paired, full)
+    matrix = markdown(verdict_matrix(paired), budget_label=xlabel)
+    _write(out, "verdicts", verdict_matrix(paired), matrix)
+    mnli = paired[paired["metric"] == "mnli_m/acc"].drop(columns="metric")
+    lines = ["## Sampler − baseline at the same budget and seed (points)", "",
+             f"Paired over seeds. Each cell: mean difference and its verdict. *better* / *worse*: the paired t-test "
+             f"(scipy.stats.ttest_rel) rejects no difference; *equivalent within ±m*: TOST (statsmodels) shows the "
+             f"difference inside ±{settings.equivalence_margin:g} points on MNLI, ±{settings.hans_equivalence_margin:g} "
+             f"on HANS (report.equivalence_margin, report.hans_equivalence_margin); *inconclusive*: neither. Both "
+             f"p-values Holm-corrected over {family} (report.holm), at 0.05.", "",
+             matrix, ""]
+    if not mnli.empty:
+        lines += ["MNLI-m in full. mde: the smallest true difference this cell's test would detect with 80% power, "
+                  "from its paired std and n (statsmodels TTestPower); an inconclusive cell with a large mde needs "
+                  "more seeds (`tis-ray plan`), not a conclusion.", "",
+                  markdown(mnli.set_index(GROUP), budget_label=xlabel), ""]
+    return [*lines, f"(Every metric: [{link}]({link}))", ""]
 
 
 def _fmt(value, scale=100.0, digits=2) -> str:
@@ -477,6 +497,21 @@ def _write(out: Path, name: str, table: pd.DataFrame, text: str) -> str:
     return f"tables/{name}.md"
 
 
+def schedule_lines(done: pd.DataFrame, spec) -> list[str]:
+    """Return the line that says how much training each trial got: epochs over its subset, or fixed steps."""
+    schedules = set(done["schedule"].dropna()) if "schedule" in done else set()
+    if spec is not None:
+        schedules = schedules or {spec.train.schedule}
+    if schedules == {"steps"}:
+        steps = sorted(set(done["train_steps"].dropna().astype(int))) if "train_steps" in done else []
+        return [f"Schedule: steps. Every trial took the same optimizer steps ({', '.join(map(str, steps))}), "
+                "cycling its subset: budgets compare data at equal compute.", ""]
+    if schedules == {"epochs"}:
+        return ["Schedule: epochs. Each trial trained its epochs over its own subset, so a smaller budget also "
+                "got fewer optimizer steps (train.schedule: steps compares budgets at equal compute).", ""]
+    return [f"Schedules: {', '.join(sorted(schedules))} (mixed across trials)." , ""] if schedules else []
+
+
 def build_report(source: str | Path, out_dir: str | Path, baseline: str | None = None) -> Path:
     """Write tables (Markdown + CSV), figures (PNG) and index.md for a run directory (a local path or a URI)
     or an exported table; returns index.md. `baseline`: the sampler each other is compared with (default: the
@@ -501,7 +536,8 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
     lines = [f"# Report: {source_name(source)}", "", *partial,
              f"{len(done)} of {len(trials)} trials completed; {len(trials) - len(done)} failed or unfinished. "
              f"Budget axis: {xlabel}. MNLI accuracies in %, HANS accuracies as fractions "
-             "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", ""]
+             "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", "",
+             *schedule_lines(done, spec)]
 
     mean = mean_std_table(done, expected)
     text = markdown(_mean_std_markdown(mean), budget_label=xlabel)
@@ -509,22 +545,16 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
     _write(out, "mean_std", mean, text)
 
     baseline = baseline or (spec.report.baseline if spec is not None else "random")
-    paired = paired_vs_random(done, baseline=baseline)
+    settings = spec.report if spec is not None else ReportSpec()
+    paired = paired_vs_random(done, baseline=baseline, mnli_margin=settings.equivalence_margin,
+                              hans_margin=settings.hans_equivalence_margin, holm_family=settings.holm)
     if not paired.empty:
-        text = markdown(paired.set_index(GROUP), budget_label=xlabel)
-        link = _write(out, "paired_vs_random", paired, text)
-        lines += ["## Sampler − random at the same budget and seed (MNLI-m, points)", "",
-                  "Paired over seeds: mean difference with its 95% confidence interval, paired t-test "
-                  "(scipy.stats.ttest_rel), p Holm-corrected across the budgets of each sampler. A verdict is "
-                  "given only when the corrected p < 0.05; with 2-3 seeds most cells are honestly 'not "
-                  "distinguishable'.", "",
-                  text, "", f"([{link}]({link}))", ""]
-
+        lines += paired_section(paired, settings, out, xlabel)
     lines += ["## Figures", ""]
     figures = [figure_accuracy(done, out / "figures" / "mnli_accuracy.png", xlabel),
                figure_hans(done, "entailed", out / "figures" / "hans_entailed.png", xlabel),
                figure_hans(done, "non_entailed", out / "figures" / "hans_non_entailed.png", xlabel),
-               figure_vs_random(paired, out / "figures" / "sampler_vs_random.png", xlabel),
+               figure_vs_random(paired[paired["metric"] == "mnli_m/acc"], out / "figures" / "sampler_vs_random.png", xlabel),
                figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel),
                figure_epochs(table, out / "figures" / "training_loss.png", xlabel, "train/loss",
                              "mean training loss")]
@@ -544,9 +574,20 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
     if spec is not None and spec.expected.rows:
         lines += original_section(table, spec, out, xlabel)
 
+    from tis_ray.report_sections import (
+        compute_section,
+        hans_composition_section,
+        learning_curve_section,
+        stability_section,
+    )
+
+    lines += learning_curve_section(done, baseline_sampler(done, baseline), out)
+    lines += hans_composition_section(done, out, xlabel)
     if not is_table(source):
+        lines += compute_section(done, source, spec, out, xlabel)
         lines += clustering_section(source, out)
         lines += data_map_section(source, done, out)
+        lines += stability_section(source, done, out)
 
     lines += ["## Notes", "", HANS_NOTE, ""]
     if spec is not None and any(cell.flag and "bug" in cell.flag for cell in spec.expected.rows):

@@ -245,6 +245,34 @@ class RandomSampler(Sampler):
         return rng.choice(len(pool), size=budget, replace=False)
 
 
+class RepeatedRandomSampler(Sampler):
+    """A fresh uniform random subset of the budget every epoch (repeated random sampling without replacement,
+    RS2: Okanovic et al., 2023): consecutive slices of one seeded permutation, a new permutation when it runs
+    out, so every example is seen once before any is seen twice. Same budget per epoch as a fixed subset."""
+
+    name = "repeated_random"
+    per_epoch = True  # the trial asks for `epoch_subsets` and trains epoch p on the p-th
+
+    def _select(self, pool, budget, rng):
+        return self._subsets(len(pool), budget, rng, 1)[0]
+
+    def epoch_subsets(self, pool: SamplingPool, budget: int, seed: int, passes: int) -> list[np.ndarray]:
+        """Return the sorted subsets of `passes` epochs (the first is what `select` returns)."""
+        return [np.sort(s) for s in self._subsets(len(pool), budget, np.random.default_rng(seed), passes)]
+
+    @staticmethod
+    def _subsets(n: int, budget: int, rng: np.random.Generator, passes: int) -> list[np.ndarray]:
+        stream, out = rng.permutation(n), []
+        for _ in range(passes):
+            take, stream = stream[:budget], stream[budget:]
+            if len(take) < budget:  # the permutation ran out: fill from a new one, no example twice in a pass
+                fresh = rng.permutation(n)
+                fresh = fresh[~np.isin(fresh, take)]
+                take, stream = np.concatenate([take, fresh[: budget - len(take)]]), fresh[budget - len(take):]
+            out.append(take)
+        return out
+
+
 class StratifiedSampler(Sampler):
     """Keeps the label proportions of the training set (largest-remainder allocation)."""
 
@@ -451,8 +479,20 @@ def _ranked(score: np.ndarray, rng: np.random.Generator, descending: bool) -> np
     return np.lexsort((rng.random(len(score)), -score if descending else score))
 
 
+BALANCES = ("none", "class")
+
+
 class _DynamicsSampler(Sampler):
+    """Ranks examples by a score of the reference run's dynamics and takes the top of the ranking.
+
+    balance: none takes the top `budget` overall; class takes the top of each label's own ranking, as many of
+    each label as a random subset holds on average (the label shares, largest remainder), so a score cannot
+    win by shifting the label mix.
+    """
+
     needs = frozenset({"labels", "dynamics"})
+    balances = BALANCES
+    balance = "none"
 
     def _dynamics(self, pool: SamplingPool) -> Dynamics:
         if pool.dynamics is None:
@@ -462,8 +502,34 @@ class _DynamicsSampler(Sampler):
                                 f"{len(pool)}: they belong to another dataset")
         return pool.dynamics
 
+    def validate(self):
+        if self.balance not in self.balances:
+            raise SpecError(f"sampler '{self.name}': unknown balance {self.balance!r}; known: {', '.join(self.balances)}")
+        return self
+
+    def _order(self, pool: SamplingPool, rng: np.random.Generator) -> np.ndarray:
+        """Return the examples in the order they are taken (best first)."""
+        return _ranked(self.score(self._dynamics(pool)), rng, self.descending)
+
     def _select(self, pool, budget, rng):
-        return _ranked(self.score(self._dynamics(pool)), rng, self.descending)[:budget]
+        order = self._order(pool, rng)
+        if budget > len(order):
+            raise SamplingError(f"budget {budget} is more than the {len(order)} examples ranked")
+        if self.balance == "none":
+            return order[:budget]
+        return _class_balanced(order, pool.labels, budget, rng)
+
+
+def _class_balanced(order: np.ndarray, labels: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Return the first examples of `order` within each label, the label counts in proportion to the whole
+    training set's (largest remainder), capped by what `order` holds of each label."""
+    ranked_labels = labels[order]
+    classes, sizes = np.unique(labels, return_counts=True)
+    available = np.array([(ranked_labels == c).sum() for c in classes])
+    counts = np.minimum(largest_remainder(sizes, budget, rng), available)
+    while counts.sum() < budget:  # a label short of its share: the rest go where examples are left
+        counts[np.argmax(available - counts)] += 1
+    return np.concatenate([order[ranked_labels == c][:k] for c, k in zip(classes, counts, strict=True)])
 
 
 class CartographySampler(_DynamicsSampler):
@@ -476,13 +542,13 @@ class CartographySampler(_DynamicsSampler):
     name = "cartography"
     regions = ("ambiguous", "hard", "easy")
 
-    def __init__(self, *, region: str = "ambiguous"):
-        self.region = region
+    def __init__(self, *, region: str = "ambiguous", balance: str = "none"):
+        self.region, self.balance = region, balance
 
     def validate(self):
         if self.region not in self.regions:
             raise SpecError(f"sampler 'cartography': unknown region {self.region!r}; known: {', '.join(self.regions)}")
-        return self
+        return super().validate()
 
     @property
     def descending(self) -> bool:
@@ -498,27 +564,23 @@ class EL2NSampler(_DynamicsSampler):
 
     name = "el2n"
 
-    def __init__(self, *, epoch: int = 1, drop_hardest: float = 0.0):
-        self.epoch, self.drop_hardest = epoch, drop_hardest
+    def __init__(self, *, epoch: int = 1, drop_hardest: float = 0.0, balance: str = "none"):
+        self.epoch, self.drop_hardest, self.balance = epoch, drop_hardest, balance
 
     def validate(self):
         if not isinstance(self.epoch, int) or isinstance(self.epoch, bool) or self.epoch < 1:
             raise SpecError(f"sampler 'el2n': epoch must be an integer >= 1 (1 = after the first epoch), got {self.epoch!r}")
         if not isinstance(self.drop_hardest, int | float) or not 0 <= self.drop_hardest < 1:
             raise SpecError(f"sampler 'el2n': drop_hardest must be in [0, 1), got {self.drop_hardest!r}")
-        return self
+        return super().validate()
 
-    def _select(self, pool, budget, rng):
+    def _order(self, pool, rng):
         dynamics = self._dynamics(pool)
         if self.epoch > dynamics.epochs:
             raise SamplingError(f"sampler 'el2n': epoch {self.epoch}, but the reference run recorded "
                                 f"{dynamics.epochs} epochs")
         order = _ranked(dynamics.el2n(self.epoch), rng, descending=True)
-        dropped = int(np.floor(self.drop_hardest * len(order)))
-        if budget > len(order) - dropped:
-            raise SamplingError(f"budget {budget} is more than the {len(order) - dropped} examples left after "
-                                f"dropping the hardest {dropped}")
-        return order[dropped: dropped + budget]
+        return order[int(np.floor(self.drop_hardest * len(order))):]  # the hardest, likely mislabelled, left out
 
 
 class ForgettingSampler(_DynamicsSampler):
@@ -527,6 +589,9 @@ class ForgettingSampler(_DynamicsSampler):
 
     name = "forgetting"
     descending = True
+
+    def __init__(self, *, balance: str = "none"):
+        self.balance = balance
 
     def score(self, dynamics: Dynamics) -> np.ndarray:
         return dynamics.forgetting()
@@ -538,30 +603,32 @@ class LossSampler(_DynamicsSampler):
     name = "loss"
     orders = ("high", "low")
 
-    def __init__(self, *, order: str = "high"):
-        self.order = order
+    def __init__(self, *, order: str = "high", balance: str = "none"):
+        self.order, self.balance = order, balance
 
     def validate(self):
         if self.order not in self.orders:
             raise SpecError(f"sampler 'loss': unknown order {self.order!r}; known: {', '.join(self.orders)}")
-        return self
+        return super().validate()
 
     @property
     def descending(self) -> bool:
         return self.order == "high"
 
     def score(self, dynamics: Dynamics) -> np.ndarray:
-        return dynamics.loss.mean(axis=0)
+        return dynamics.mean_loss()
 
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
     cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler, IndicesSampler,
-                              CartographySampler, EL2NSampler, ForgettingSampler, LossSampler)
+                              CartographySampler, EL2NSampler, ForgettingSampler, LossSampler,
+                              RepeatedRandomSampler)
 }
 
 
 # parameters whose allowed values a sampler class lists in an attribute: they become Literal types in the schema
-CHOICES = {"mode": "modes", "noise": "noise_policies", "metric": "metrics", "region": "regions", "order": "orders"}
+CHOICES = {"mode": "modes", "noise": "noise_policies", "metric": "metrics", "region": "regions", "order": "orders",
+           "balance": "balances"}
 
 
 def entry_model(cls: type[Sampler]) -> type[BaseModel]:

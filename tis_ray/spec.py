@@ -91,6 +91,9 @@ class SyntheticSpec(_Strict):
     hans_per_cell: int = 100  # HANS-style pairs per (heuristic, entailed / non-entailed)
     seed: int = 0  # the corpus seed (trial seeds don't change the data)
     length_profile: Literal["short", "mnli"] = "short"  # mnli: mean ~40 tokens, tail to 128
+    # training pairs replaced by high-overlap non-entailed ones (labelled neutral), which counter the HANS
+    # shortcut; the corpus has none otherwise (synthetic.counter_example_rows says where they are)
+    counter_examples: int = Field(0, ge=0)
 
 
 class ColumnsSpec(_Strict):
@@ -143,6 +146,26 @@ class TrainSpec(_Strict):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on CUDA, fp32 on CPU
     group_by_length: bool = True  # batches of similar-length pairs (dynamic padding), in random batch order
     save_model: bool = False  # keep the fine-tuned weights in the trial's output
+    # epochs: every trial trains `epochs` passes over its own subset (the original's); steps: every trial takes
+    # the same optimizer steps, `steps` or by default the full training set's steps for `epochs` epochs, cycling
+    # its subset, evaluated `epochs` times (equal compute per budget; the learning-rate schedule spans the steps)
+    schedule: Literal["epochs", "steps"] = "epochs"
+    steps: int | None = Field(None, ge=1)  # schedule steps only
+
+    @model_validator(mode="after")
+    def _steps_need_the_steps_schedule(self):
+        if self.steps is not None and self.schedule != "steps":
+            raise ValueError(f"train.steps: {self.steps} needs train.schedule: steps (with epochs, each trial's "
+                             "steps follow from its subset)")
+        return self
+
+    def fixed_steps(self, n_full: int) -> int:
+        """Return the optimizer steps of a `steps` schedule for a training set of `n_full` examples."""
+        return self.steps or -(-n_full // self.batch_size) * self.epochs
+
+    def steps_per_evaluation(self, n_full: int) -> int:
+        """Return the optimizer steps between two evaluations of a `steps` schedule (its 'epochs')."""
+        return -(-self.fixed_steps(n_full) // max(self.epochs, 1))
 
 
 class ClusteringSpec(_Strict):
@@ -161,6 +184,8 @@ class ClusteringSpec(_Strict):
     kmeans_method: Literal["refine", "minibatch", "lloyd"] = "refine"
     kmeans_batch_size: int = 8192  # MiniBatchKMeans batch (the original's --batch_size 2048)
     seed: int | None = None  # KMeans random_state; None: the grid's first seed (the original used 0)
+    # KMeans fitted again under these seeds: the adjusted Rand index of each with the one used, in meta.json
+    stability_seeds: list[int] = Field(default_factory=list)
 
     @field_validator("embedding_model")
     @classmethod
@@ -175,6 +200,18 @@ class DynamicsSpec(_Strict):
     # Training dynamics, recorded once by the reference run (the full-data fine-tune) for dynamics samplers
     epochs: int | None = None  # epochs of the reference run (default: clustering.embedding_epochs, train.epochs)
     seed: int | None = None  # its seed (default: the grid's first seed)
+    # several reference runs, one per seed: scores are their mean, the report gives their rank stability
+    seeds: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_seed_field(self):
+        if self.seed is not None and self.seeds:
+            raise ValueError("dynamics: give seed or seeds, not both")
+        if self.path and self.seeds:
+            raise ValueError("dynamics: seeds runs reference fine-tunes; path uses dynamics recorded earlier: not both")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"dynamics.seeds repeats a seed: {self.seeds}")
+        return self
     path: LocalPath = None  # recorded earlier (a `tis-ray dynamics` folder) instead of recording now
 
 
@@ -290,6 +327,11 @@ class ReportSpec(_Strict):
     # the sampler every other one is compared with, paired by seed: a sampler type when the grid has one of
     # that type (random), or a setting such as random(nested=True) when it has several
     baseline: str = "random"
+    # TOST margins, in accuracy points: a difference shown to lie inside +-margin reads "equivalent"
+    equivalence_margin: float = Field(1.0, gt=0)  # MNLI
+    hans_equivalence_margin: float = Field(5.0, gt=0)  # HANS, whose seed spread is 10-50x MNLI's
+    # Holm's family: every comparison of the report's table, or one sampler's budgets per metric
+    holm: Literal["table", "sampler"] = "table"
 
 
 class ResourcesSpec(_Strict):

@@ -22,12 +22,12 @@ from tis_ray import logs
 from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
 from tis_ray.io import read_json, write_text
+from tis_ray.preparation import PREPARED_FILE
 from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec, run_location
 from tis_ray.storage import Storage, is_uri
 
 log = logging.getLogger(__name__)
 
-PREPARED_FILE = "prepared.json"  # the `prepared` dict every trial reads, kept for --resume
 # What the console progress table shows besides trial status and parameters.
 PROGRESS_METRICS = ["epoch", "n_train", "train/loss", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
 

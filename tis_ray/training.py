@@ -21,7 +21,7 @@ import transformers
 from datasets import Dataset
 from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from tis_ray.batching import LengthBucketSampler, PairCollator
+from tis_ray.batching import LengthBucketSampler, PairCollator, PassSampler
 from tis_ray.device import Placement, loader_workers
 from tis_ray.dynamics import Dynamics
 from tis_ray.errors import TisRayError
@@ -34,11 +34,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FitResult:
-    """A trained model, the wall time of training (callbacks included) and the epochs trained."""
+    """A trained model, the wall time of training (callbacks included), the epochs and optimizer steps trained."""
 
     model: PreTrainedModel
     seconds: float
     epochs: int
+    steps: int = 0
 
 
 def build_model(spec: SweepSpec, seed: int, vocab_size: int) -> PreTrainedModel:
@@ -196,9 +197,10 @@ class BucketTrainer(Trainer):
     """The HF Trainer with length-bucketed batches in random order when the spec groups by length, handing
     each training batch's logits to a DynamicsRecorder when one is given, and its loss to TrainingLoss."""
 
-    def __init__(self, *args, group_by_length: bool, recorder: DynamicsRecorder | None = None, **kwargs):
+    def __init__(self, *args, group_by_length: bool, recorder: DynamicsRecorder | None = None,
+                 pass_sampler: PassSampler | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.group_by_length, self.recorder = group_by_length, recorder
+        self.group_by_length, self.recorder, self.pass_sampler = group_by_length, recorder, pass_sampler
         self.training_loss = TrainingLoss()
         # first among the callers' callbacks: the epoch's evaluator reads what it records
         self.callback_handler.callbacks.insert(0, self.training_loss)
@@ -214,6 +216,8 @@ class BucketTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.pass_sampler is not None:
+            return self.pass_sampler
         if not self.group_by_length:
             return super()._get_train_sampler(train_dataset)
         return LengthBucketSampler(dataset["length"], self.args.train_batch_size, seed=self.args.seed)
@@ -222,7 +226,8 @@ class BucketTrainer(Trainer):
 def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement: Placement,
         callbacks: Sequence[TrainerCallback] = (), checkpoint_dir: str | Path | None = None,
         resume_from: str | Path | None = None, recorder: DynamicsRecorder | None = None,
-        progress: str | None = None) -> FitResult:
+        progress: str | None = None, passes: Sequence[np.ndarray] | None = None,
+        full_size: int | None = None) -> FitResult:
     """Fine-tune `spec.model` on the tokenized `train_set` for `spec.train.epochs`; returns the FitResult.
 
     `checkpoint_dir`: write an epoch checkpoint there after every epoch (callbacks' `on_save` sees each one).
@@ -231,6 +236,8 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
     example's softmax and loss from the training forward passes (row i = example i of `train_set`).
     `progress`: show the run's progress under this name (the reference fine-tune; a trial logs its epochs). With
     `train.epochs: 0` the model is returned as built (evaluate-only runs).
+    `passes`: row lists of `train_set`, one a pass in turn (a fresh random subset each epoch); `full_size`: the
+    full training set's size, from which `train.schedule: steps` takes its steps (default: len(train_set)).
     """
     transformers.set_seed(seed)
     transformers.logging.set_verbosity_error()
@@ -245,11 +252,27 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
         args = training_arguments(spec, Path(checkpoint_dir or scratch), seed, placement, checkpoints=bool(checkpoint_dir))
         trainer = BucketTrainer(model=model, args=args, train_dataset=train_set,
                                 data_collator=PairCollator(tokenizer.pad_token_id), callbacks=list(callbacks),
-                                group_by_length=spec.train.group_by_length, recorder=recorder)
+                                group_by_length=spec.train.group_by_length, recorder=recorder,
+                                pass_sampler=pass_sampler(spec, train_set, seed, passes, full_size))
         trainer.remove_callback(PrinterCallback)  # its end-of-training dict duplicates the callers' metrics
         if progress:
             trainer.add_callback(FitProgress(progress, spec.train.batch_size, trainer.training_loss))
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = time.perf_counter() - start
-    return FitResult(trainer.model, seconds, spec.train.epochs)
+    return FitResult(trainer.model, seconds, spec.train.epochs, trainer.state.global_step)
+
+
+def pass_sampler(spec: SweepSpec, train_set: Dataset, seed: int, passes: Sequence[np.ndarray] | None,
+                 full_size: int | None) -> PassSampler | None:
+    """Return the training order of a `steps` schedule or of per-epoch subsets (None: the Trainer's own, one
+    pass over `train_set` per epoch)."""
+    if spec.train.schedule == "epochs" and passes is None:
+        return None
+    passes = list(passes) if passes is not None else [np.arange(len(train_set))]
+    if spec.train.schedule == "steps":
+        per_epoch = spec.train.steps_per_evaluation(full_size or len(train_set)) * spec.train.batch_size
+    else:
+        per_epoch = len(passes[0])
+    lengths = np.asarray(train_set["length"]) if spec.train.group_by_length else None
+    return PassSampler(passes, per_epoch, spec.train.batch_size, seed, lengths)

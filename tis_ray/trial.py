@@ -25,12 +25,14 @@ from transformers import TrainerCallback
 from tis_ray import evaluation
 from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
+from tis_ray.data.schema import MNLI_LABELS
 from tis_ray.device import memory_fraction, placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics
 from tis_ray.embeddings import load_embeddings
 from tis_ray.inference import predict_ids
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
+from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED, subset_composition
 from tis_ray.samplers import SamplingPool, sampler_from_entry
 from tis_ray.spec import GridPoint, build_spec
 from tis_ray.training import epoch_training_metrics, fit
@@ -113,6 +115,21 @@ def subset_record(indices: np.ndarray, pool: SamplingPool) -> dict[str, Any]:
     return record
 
 
+def training_passes(point: GridPoint, spec, pool: SamplingPool, n_full: int,
+                    indices: np.ndarray) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Return the training-set rows a trial trains on and, for a sampler with a subset per epoch, the passes
+    (positions in those rows; as many as the schedule goes through its budget), else None."""
+    sampler = sampler_from_entry(point.sampler)
+    if not getattr(sampler, "per_epoch", False):
+        return indices, None
+    budget = len(indices)
+    t = spec.train
+    samples = t.steps_per_evaluation(n_full) * t.batch_size * t.epochs if t.schedule == "steps" else budget * t.epochs
+    subsets = sampler.epoch_subsets(pool, budget, point.seed, max(1, -(-samples // budget)))
+    rows = np.unique(np.concatenate(subsets))
+    return rows, [np.searchsorted(rows, subset) for subset in subsets]
+
+
 def node_info() -> dict[str, str]:
     """Return the Ray node id and IP running this code (hostname when outside Ray)."""
     try:
@@ -160,8 +177,10 @@ class EpochEvaluator(TrainerCallback):
 
 
 def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool: SamplingPool,
-                  fingerprint: str, rounding: str) -> dict[str, Any]:
+                  data: PreparedData, rounding: str, extra: dict[str, Any]) -> dict[str, Any]:
     record = subset_record(indices, pool)
+    if data.train_overlap is not None:
+        record["hans_composition"] = subset_composition(data.train_overlap, pool.labels, indices, MNLI_LABELS)
     sampler = sampler_from_entry(point.sampler)
     save_npy(output_dir / "subset_indices.npy", indices)
     write_json(output_dir / "subset.json", {**record, "sampler": point.sampler, "seed": point.seed,
@@ -171,7 +190,7 @@ def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool:
                                              "n_examples": point.n_examples,
                                              "budget": point.subset_size(len(pool), rounding),
                                              "budget_rounding": rounding, "overrides": point.overrides,
-                                             "train_fingerprint": fingerprint})
+                                             "train_fingerprint": data.train_fingerprint, **extra})
     return record
 
 
@@ -197,13 +216,21 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
     rounding = spec.grid.budget_rounding
     indices, pool = select_subset(c.point, data, c.prepared.get("clusters"), c.prepared.get("dynamics"), rounding,
                                   c.prepared.get("indices"), c.prepared.get("embeddings"))
-    record = _write_subset(output_dir, c.point, indices, pool, data.train_fingerprint, rounding)
+    rows, passes = training_passes(c.point, spec, pool, len(data.train), indices)
+    per_epoch = {}
+    if passes is not None:  # a fresh subset each epoch: all of them, and how many examples they cover
+        save_npy(output_dir / "epoch_indices.npy", rows[np.stack(passes)])
+        per_epoch = {"epoch_subsets": len(passes), "n_distinct_seen": len(rows)}
+    record = _write_subset(output_dir, c.point, indices, pool, data, rounding, per_epoch)
 
     # training, evaluated and reported every epoch
     tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
-    fields = {**c.point.row_fields(), "n_train": len(indices), "subset_sha256": record["sha256"],
+    fields = {**c.point.row_fields(), "n_train": len(indices), "n_train_full": len(pool),
+              "subset_sha256": record["sha256"],
               "device": where.device, "precision": where.precision, "model": spec.model.name,
-              "freeze_base": spec.model.freeze_base, **node_info()}
+              "freeze_base": spec.model.freeze_base, "schedule": spec.train.schedule, **node_info()}
+    if "hans_composition" in record:
+        fields[f"subset/{HIGH_OVERLAP_NON_ENTAILED}"] = record["hans_composition"][HIGH_OVERLAP_NON_ENTAILED]
     history: list[dict] = read_json(Path(c.resume_from) / HISTORY_FILE) if c.resume_from else []
     resumed_epochs = len(history)
     checkpointing = c.checkpoints and report is not None
@@ -211,18 +238,22 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
     evaluator = EpochEvaluator(data, tokenizer.pad_token_id, spec.train.eval_batch_size, where.precision,
                                reporter.record)
     with tempfile.TemporaryDirectory(prefix="tis_ray_ckpt_") as local_checkpoints:
-        trained = fit(spec, data.train.select(indices), seed=c.point.seed, tokenizer=tokenizer, placement=where,
+        trained = fit(spec, data.train.select(rows), seed=c.point.seed, tokenizer=tokenizer, placement=where,
                       callbacks=[evaluator, reporter], checkpoint_dir=local_checkpoints if checkpointing else None,
-                      resume_from=c.resume_from)
+                      resume_from=c.resume_from, passes=passes, full_size=len(data.train))
     if trained.epochs == 0:  # evaluate-only: score the model as built, once
         evaluator.score(trained.model, epoch=0)
 
     # the final metrics with this attempt's timings, and the trial's files
     train_time = trained.seconds - evaluator.eval_seconds
     epochs_here = trained.epochs - resumed_epochs
+    per_epoch = spec.train.steps_per_evaluation(len(data.train)) * spec.train.batch_size \
+        if spec.train.schedule == "steps" else len(indices)
+    trained_examples = per_epoch * epochs_here
     final = history[-1] = {**history[-1], **count_parameters(trained.model), "train_time_s": train_time,
                            "eval_time_s": evaluator.eval_seconds, "resumed_after_epoch": resumed_epochs,
-                           "train_examples_per_s": len(indices) * epochs_here / train_time if train_time else 0.0}
+                           "train_steps": trained.steps,
+                           "train_examples_per_s": trained_examples / train_time if train_time else 0.0}
     if "hans" in evaluator.last_predictions:
         evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),
                                           evaluator.last_predictions["hans"], trained.model.config.id2label)

@@ -18,12 +18,14 @@ from datasets import Dataset, load_from_disk
 from tis_ray.data.loaders import NLIData, load_data
 from tis_ray.data.schema import HANS_COLUMNS
 from tis_ray.data.tokenize import fingerprint_dataset, tokenize_cached
-from tis_ray.io import read_json, write_json, write_via
+from tis_ray.io import load_npy, read_json, save_npy, write_json, write_via
+from tis_ray.overlap import overlap_flags
 from tis_ray.spec import SweepSpec
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "data.json"
+OVERLAP = "train_overlap.npy"  # beside the manifest: the HANS heuristics' flags of every training pair
 
 
 @dataclass
@@ -34,6 +36,7 @@ class PreparedData:
     eval_sets: dict[str, Dataset]
     hans_meta: pd.DataFrame | None
     train_fingerprint: str
+    train_overlap: np.ndarray | None = None  # [n, 2] lexical overlap / subsequence per pair (tis_ray.overlap)
 
     @property
     def train_labels(self) -> np.ndarray:
@@ -58,6 +61,9 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | No
     if "hans" in data.eval_sets:
         hans_meta = data.eval_sets["hans"].select_columns(list(HANS_COLUMNS)).to_pandas()
         write_via(root / "hans_meta.parquet", hans_meta.to_parquet)
+    overlap = overlap_flags(data.train["premise"], data.train["hypothesis"])
+    save_npy(root / OVERLAP, overlap)
+
     def relative(ds) -> str:  # relative to the manifest, so the folder can move (a copy on another node)
         return os.path.relpath(ds.cache_files[0]["filename"].rsplit("/", 1)[0], root)
 
@@ -67,8 +73,9 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | No
         "hans_meta": "hans_meta.parquet" if hans_meta is not None else None,
         "train_fingerprint": fingerprint,
         "n_train": len(train),
+        "train_overlap": OVERLAP,
     })
-    return PreparedData(train, evals, hans_meta, fingerprint)
+    return PreparedData(train, evals, hans_meta, fingerprint, overlap)
 
 
 def open_prepared(root: str | Path) -> PreparedData:
@@ -81,4 +88,5 @@ def open_prepared(root: str | Path) -> PreparedData:
         eval_sets={name: load_from_disk(str(root / path)) for name, path in manifest["eval_sets"].items()},
         hans_meta=pd.read_parquet(root / meta) if meta else None,
         train_fingerprint=manifest["train_fingerprint"],
+        train_overlap=load_npy(root / manifest["train_overlap"]) if manifest.get("train_overlap") else None,
     )

@@ -182,12 +182,27 @@ def _hans_example(b: _Builder, heuristic: str, entailed: bool) -> tuple[list[str
     return clause1 + ["or"] + clause2, clause1, "cn_disjunction", "temp12"
 
 
-def generate_nli(n: int, seed: int, domain: str = "people", length_profile: str = "short") -> dict[str, list]:
-    """Return `n` MNLI-style pairs as columns premise / hypothesis / label / idx (labels 0/1/2)."""
+def counter_example_rows(n: int, k: int, seed: int) -> np.ndarray:
+    """Return the sorted rows of an `n`-pair corpus that `generate_nli(..., counter_examples=k)` replaces."""
+    return np.sort(np.random.default_rng([seed, 1]).choice(n, size=k, replace=False))
+
+
+def generate_nli(n: int, seed: int, domain: str = "people", length_profile: str = "short",
+                 counter_examples: int = 0) -> dict[str, list]:
+    """Return `n` MNLI-style pairs as columns premise / hypothesis / label / idx (labels 0/1/2).
+
+    `counter_examples`: that many pairs (at `counter_example_rows`) are replaced by pairs that counter the
+    lexical-overlap shortcut: HANS-style non-entailed pairs made only of premise words (subject/object swaps,
+    relative clauses), labelled neutral. The corpus has none otherwise, so they are a planted, known set.
+    """
     if length_profile not in LENGTH_PROFILES:
         raise ValueError(f"unknown length_profile {length_profile!r}; known: {', '.join(LENGTH_PROFILES)}")
     b = _Builder(PEOPLE if domain == "people" else ANIMALS, np.random.default_rng(seed), length_profile)
     rows = [_train_example(b) for _ in range(n)]
+    planter = _Builder(b.d, np.random.default_rng([seed, 2]), length_profile)
+    for row in counter_example_rows(n, counter_examples, seed):
+        premise, hypothesis, _, _ = _hans_example(planter, "lexical_overlap", entailed=False)
+        rows[row] = (premise, hypothesis, NEUTRAL)
     return {
         "premise": [" ".join(p) for p, _, _ in rows],
         "hypothesis": [" ".join(h) for _, h, _ in rows],

@@ -36,3 +36,17 @@ def test_predictions_file_in_official_format(tmp_path):
     path = write_hans_predictions(tmp_path / "p.txt", ["ex0", "ex1", "ex2"], np.array([1, 0, 2]), OTHER_ORDER)
     assert path.read_text().splitlines() == ["pairID,gold_label", "ex0,entailment", "ex1,non-entailment",
                                              "ex2,non-entailment"]
+
+
+def test_example_margins_by_hand_through_the_models_label_order():
+    from tis_ray.evaluation import example_margins
+
+    # a model whose outputs are (contradiction, entailment, neutral), as the original's checkpoints
+    id2label = {0: "CONTRADICTION", 1: "ENTAILMENT", 2: "NEUTRAL"}
+    logits = np.array([[0.0, 3.0, 1.0], [2.0, 1.0, 0.5], [0.2, 0.1, 0.4]])
+    gold = np.array([0, 1, 2])  # MNLI ids: entailment, neutral, contradiction
+    # entailment = output 1: 3 - 1; neutral = output 2: 0.5 - 2; contradiction = output 0: 0.2 - 0.4
+    np.testing.assert_allclose(example_margins(logits, gold, id2label), [2.0, -1.5, -0.2])
+    # HANS: entailment logit against the best other; gold 1 (non-entailment) flips the sign
+    np.testing.assert_allclose(example_margins(logits, np.array([0, 1, 1]), id2label, two_way=True),
+                               [2.0, 1.0, 0.3])

@@ -235,3 +235,30 @@ def test_class_balanced_score_samplers_keep_the_label_shares_by_hand():
     assert len(picked) == 5 and len(set(picked)) == 5
     with pytest.raises(SpecError, match="unknown balance 'labels'; known: none, class"):
         get_sampler("forgetting", balance="labels")
+
+
+def test_score_sampler_policies_by_hand(tmp_path):
+    import json
+
+    scores = np.array([0.9, 0.1, 0.5, 0.7, 0.3, 0.8, 0.2, 0.6, 0.4, 0.0])
+    path = tmp_path / "effects.npy"
+    np.save(path, scores)
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    pool = SamplingPool(labels, fingerprint="pool-a")
+    assert get_sampler("score", path=str(path)).select(pool, 3, seed=0).tolist() == [0, 3, 5]  # 0.9 0.8 0.7
+    assert get_sampler("score", path=str(path), policy="bottom").select(pool, 3, seed=0).tolist() == [1, 6, 9]
+    # class-balanced top 4: two of each label, each label's own best (0.9, 0.7 | 0.8, 0.6)
+    assert get_sampler("score", path=str(path), balance="class").select(pool, 4, seed=0).tolist() == [0, 3, 5, 7]
+    # coverage: the hardest 20% (0.9, 0.8) out; 0.0..0.7 in 2 ranges [0, 0.35) and [0.35, 0.7]: 4 each,
+    # a budget of 4 takes 2 from each
+    picked = get_sampler("score", path=str(path), policy="coverage", hard_cutoff=0.2, bins=2).select(pool, 4, seed=1)
+    assert len(picked) == 4 and not {0, 5} & set(picked.tolist())
+    assert sum(scores[picked] < 0.35) == 2 and sum(scores[picked] >= 0.35) == 2
+    # another training set's scores are refused by the manifest beside them, another length by the length
+    (tmp_path / "manifest.json").write_text(json.dumps({"pool_fingerprint": "pool-b"}))
+    with pytest.raises(SamplingError, match="scores of training set pool-b, not of this one"):
+        get_sampler("score", path=str(path)).select(pool, 3, seed=0)
+    with pytest.raises(SamplingError, match=r"\(10,\) scores for a training set of 4 examples"):
+        get_sampler("score", path=str(path)).select(SamplingPool(labels[:4]), 2, seed=0)
+    with pytest.raises(SpecError, match="unknown policy 'middle'; known: top, bottom, coverage"):
+        get_sampler("score", path=str(path), policy="middle")

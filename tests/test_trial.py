@@ -168,3 +168,15 @@ def test_repeated_random_trains_each_epoch_on_a_fresh_subset(tmp_path, prepared_
     record = json.loads((tmp_path / "subset.json").read_text())
     assert record["epoch_subsets"] == 3 and record["n_distinct_seen"] == 300
     assert final["train_steps"] == 3 * 4  # ceil(100 / 32) steps an epoch, as a fixed subset of 100
+
+
+def test_per_example_outcomes_agree_with_the_accuracies(full_run):
+    out, final, _ = full_run
+    manifest = json.loads((out / "outcomes" / "manifest.json").read_text())
+    assert set(manifest) == {"mnli_m", "mnli_mm", "hans"} and manifest["hans"]["rows"] == 180
+    assert all(len(entry["fingerprint"]) == 16 for entry in manifest.values())
+    for name, metric in (("mnli_m", "mnli_m/acc"), ("mnli_mm", "mnli_mm/acc"), ("hans", "hans/acc")):
+        outcomes = np.load(out / "outcomes" / f"{name}.npy", allow_pickle=False)
+        assert outcomes.dtype == np.float16 and outcomes.shape == (manifest[name]["rows"], 2)
+        assert outcomes[:, 1].mean() == pytest.approx(final[metric], abs=1e-3)  # correct = margin > 0
+        assert ((outcomes[:, 0] > 0) == (outcomes[:, 1] == 1)).all()

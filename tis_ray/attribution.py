@@ -94,21 +94,21 @@ def trial_outcomes(storage: Storage, trial_id: str, eval_set: str) -> np.ndarray
 
 
 def _hans_group(storage: Storage, group: str) -> np.ndarray:
-    """Return the rows of HANS in `group` ('lexical_overlap/non_entailed', 'lexical_overlap', ...)."""
+    """Return the rows of HANS in `group`: a heuristic ('lexical_overlap') or a heuristic and gold half
+    ('lexical_overlap/non_entailed')."""
+    from tis_ray.data.schema import HANS_HEURISTICS
     from tis_ray.preparation import PREPARED_FILE
 
-    prepared = storage.read_json(PREPARED_FILE)
-    data = next(iter(prepared["data_by_tokenizer"].values()))
-    meta = pd.read_parquet(io.BytesIO(storage.read_bytes(f"{data}/hans_meta.parquet")))
     heuristic, _, kind = group.partition("/")
-    rows = meta["heuristic"] == heuristic
+    if heuristic not in HANS_HEURISTICS or kind not in ("", "entailed", "non_entailed"):
+        raise TisRayError(f"unknown HANS group {group!r}: a heuristic ({', '.join(HANS_HEURISTICS)}), optionally "
+                          "/entailed or /non_entailed")
+    data = next(iter(storage.read_json(PREPARED_FILE)["data_by_tokenizer"].values()))
+    meta = pd.read_parquet(io.BytesIO(storage.read_bytes(f"{data}/hans_meta.parquet")))
+    rows = meta["heuristic"].to_numpy() == heuristic
     if kind:
-        gold = storage.read_json(f"{data}/hans_gold.json") if storage.exists(f"{data}/hans_gold.json") else None
-        labels = np.asarray(gold) if gold is not None else None
-        if labels is None:
-            raise TisRayError("HANS gold labels are not in the prepared data of this run")
-        rows &= labels == (1 if kind == "non_entailed" else 0)
-    return np.flatnonzero(rows.to_numpy())
+        rows &= meta["label"].to_numpy() == (1 if kind == "non_entailed" else 0)
+    return np.flatnonzero(rows)
 
 
 def target_values(trials: RandomTrials, target: str) -> np.ndarray:

@@ -56,3 +56,29 @@ def write_hans_predictions(path: str | Path, pair_ids: list[str], pred_ids: np.n
     lines = ["pairID,gold_label"] + [f"{pid},{label}" for pid, label in
                                      zip(pair_ids, hans_prediction_labels(pred_ids, id2label), strict=True)]
     return write_text(path, "\n".join(lines) + "\n")
+
+
+def label_ids(id2label: dict) -> dict[str, int]:
+    """Return {lower-case label name: model output id}."""
+    return {str(v).lower(): int(k) for k, v in id2label.items()}
+
+
+def example_margins(logits: np.ndarray, gold: np.ndarray, id2label: dict, two_way: bool = False) -> np.ndarray:
+    """Return each example's margin: the gold class's logit minus the best other class's (positive = right).
+
+    `gold`: MNLI label ids (entailment, neutral, contradiction), mapped to the model's outputs by name. With
+    `two_way` (HANS: gold 0 entailment, 1 non-entailment), the entailment logit against the best of the others,
+    signed so that positive is right.
+    """
+    ids = label_ids(id2label)
+    logits, gold = np.asarray(logits, dtype=np.float64), np.asarray(gold)
+    if two_way:
+        entail = logits[:, ids["entailment"]]
+        others = np.delete(logits, ids["entailment"], axis=1).max(axis=1)
+        return np.where(gold == 0, entail - others, others - entail)
+    columns = np.array([ids[MNLI_LABELS[g]] for g in gold])
+    rows = np.arange(len(gold))
+    picked = logits[rows, columns]
+    rest = logits.copy()
+    rest[rows, columns] = -np.inf
+    return picked - rest.max(axis=1)

@@ -34,9 +34,14 @@ def forward_batches(model, tokenized, pad_id: int, batch_size: int, precision: s
         model.train(was_training)
 
 
+def predict_logits(model, tokenized, pad_id: int, batch_size: int, precision: str = "fp32") -> np.ndarray:
+    """Return the model's output logits [rows, classes] as float32, in row order."""
+    logits = np.empty((len(tokenized), model.config.num_labels), dtype=np.float32)
+    for rows, outputs, _ in forward_batches(model, tokenized, pad_id, batch_size, precision):
+        logits[rows] = outputs.logits.float().cpu().numpy()
+    return logits
+
+
 def predict_ids(model, tokenized, pad_id: int, batch_size: int, precision: str = "fp32") -> np.ndarray:
     """Return the model's argmax output id for every row, in row order."""
-    predictions = np.empty(len(tokenized), dtype=np.int64)
-    for rows, outputs, _ in forward_batches(model, tokenized, pad_id, batch_size, precision):
-        predictions[rows] = outputs.logits.argmax(-1).cpu().numpy()
-    return predictions
+    return predict_logits(model, tokenized, pad_id, batch_size, precision).argmax(-1)

@@ -40,8 +40,8 @@ from tis_ray.dynamics import SEEDS_DIR, load_dynamics, save_dynamics
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.io import folder_written_whole, read_json, write_json
 from tis_ray.models import load_encoder_model, load_tokenizer
-from tis_ray.samplers import sampler_from_entry, sampler_key
-from tis_ray.spec import GridPoint, SweepSpec, build_spec
+from tis_ray.samplers import SamplingPool, sampler_from_entry, sampler_key
+from tis_ray.spec import GridPoint, SweepSpec, build_spec, reads_file
 from tis_ray.stability import cluster_agreement
 from tis_ray.storage import Storage, join
 
@@ -287,19 +287,26 @@ def prepare_clusterings(spec: SweepSpec, steps: PreparedSteps, shared: SharedDat
     return folders
 
 
-INDICES = "indices"  # RUN_DIR/prepared/indices: the .npy files of `indices` samplers, where every node reads them
+INDICES = "indices"  # RUN_DIR/prepared/indices/<file>-<hash>/: the files of samplers that read one
 
 
-def prepare_indices(spec: SweepSpec, steps: PreparedSteps) -> dict[str, str]:
-    """Copy the .npy file of each `indices` sampler into the run directory; returns {sampler key: its copy}."""
+def prepare_indices(spec: SweepSpec, steps: PreparedSteps, data: PreparedData) -> dict[str, str]:
+    """Copy the file of each sampler that reads one (indices, score), with the manifest.json beside it if any,
+    into the run directory, where every node reads it; returns {sampler key: its copy}. Scores made for another
+    training set are refused here, before any trial."""
     copies = {}
     for entry in spec.grid.samplers:
-        if entry["type"] == "indices":
+        if reads_file(entry):
+            sampler = sampler_from_entry(entry)
+            if hasattr(sampler, "scores"):
+                sampler.scores(SamplingPool(data.train_labels, fingerprint=data.train_fingerprint))
             source = Path(entry["path"])
             digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-            target = steps.root / INDICES / f"{source.stem}-{digest}.npy"
+            target = steps.root / INDICES / f"{source.stem}-{digest}" / source.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+            if source.with_name("manifest.json").is_file():
+                shutil.copyfile(source.with_name("manifest.json"), target.with_name("manifest.json"))
             copies[sampler_key(entry)] = str(target)
     if copies:
         steps.finish(INDICES)
@@ -367,7 +374,7 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         finally:
             release_gpu_memory()
 
-        indices = prepare_indices(spec, steps)
+        indices = prepare_indices(spec, steps, sweep_data)
 
         def relative(folder: str) -> str:
             return os.path.relpath(folder, local_run)

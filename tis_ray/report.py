@@ -575,6 +575,7 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
         lines += original_section(table, spec, out, xlabel)
 
     from tis_ray.report_sections import (
+        attribution_section,
         compute_section,
         hans_composition_section,
         learning_curve_section,
@@ -588,6 +589,7 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
         lines += clustering_section(source, out)
         lines += data_map_section(source, done, out)
         lines += stability_section(source, done, out)
+        lines += attribution_section(source, out)
 
     lines += ["## Notes", "", HANS_NOTE, ""]
     if spec is not None and any(cell.flag and "bug" in cell.flag for cell in spec.expected.rows):

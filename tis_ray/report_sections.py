@@ -12,6 +12,7 @@ Each returns Markdown lines (empty when the results lack what it needs) and writ
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tis_ray.curves import learning_curves, saturating_power_law
+from tis_ray.io import write_via
 from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED
 from tis_ray.report import _save, _write, markdown
 from tis_ray.storage import Storage
@@ -237,3 +239,38 @@ def stability_section(source: str, done: pd.DataFrame, out: Path) -> list[str]:
                   "Adjusted Rand index of KMeans refitted under clustering.stability_seeds with the clustering the "
                   "samplers used (1: the same partition; 0: chance agreement):", "", text, ""]
     return lines
+
+
+def attribution_section(source: str, out: Path) -> list[str]:
+    """Return the lines of a run's datamodels (written by tis-ray attribute): the fit per target, which score
+    predicts what retraining does (LDS), and links to the most helpful and harmful examples."""
+    from tis_ray.attribution import ATTRIBUTION, slug
+
+    storage = Storage(source)
+    if not storage.exists(f"{ATTRIBUTION}/manifest.json"):
+        return []
+    manifest = storage.read_json(f"{ATTRIBUTION}/manifest.json")
+    fits = pd.DataFrame([{"target": t, "held-out R²": m["heldout_r2"], "held-out Spearman": m["heldout_spearman"],
+                          "trials (fit / held out)": f"{m['n_fit']} / {m['n_heldout']}",
+                          f"top-{m['top_k']['k']} overlap under resampling": m["top_k"]["jaccard_mean"]}
+                         for t, m in manifest["targets"].items()])
+    lds = pd.read_csv(io.BytesIO(storage.read_bytes(f"{ATTRIBUTION}/lds.csv")))
+    lds_text = lds.to_markdown(index=False, floatfmt=".3f")
+    _write(out, "lds", lds, lds_text)
+    links = []
+    for target in manifest["targets"]:
+        rel = f"{ATTRIBUTION}/top_{slug(target)}.md"
+        if storage.exists(rel):
+            copy = out / "tables" / f"top_{slug(target)}.md"
+            data = storage.read_bytes(rel)
+            write_via(copy, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            links.append(f"- {target}: [tables/{copy.name}](tables/{copy.name})")
+    return ["## Which examples matter, by retraining (datamodels)", "",
+            f"Datamodels (Ilyas et al., 2022) fitted on {manifest['n_trials']} random subsets of a pool of "
+            f"{manifest['pool_size']:,} examples (pool {manifest['pool_fingerprint']}): per target, the effect of "
+            "including each example, judged on trials the fit never saw.", "",
+            fits.to_markdown(index=False, floatfmt=".3f"), "",
+            "Which score predicts what retraining does: the linear datamodeling score (LDS; Park et al., 2023), "
+            "Spearman's rho between a subset's summed score and its measured outcome on held-out trials, with a "
+            "95% bootstrap interval. A score whose high values hurt has a negative LDS; near 0, it says nothing "
+            "about what retraining does.", "", lds_text, "", "The most helpful and harmful examples:", "", *links, ""]

@@ -39,6 +39,7 @@ class SamplingPool:
     dynamics: Dynamics | None = None  # the reference run's training dynamics, for dynamics samplers
     centroid_nearest: np.ndarray | None = None  # [k]: the example nearest center j among all examples
     embeddings: np.ndarray | None = None  # [n, dim] (memory-mapped), for samplers that declare "embeddings"
+    fingerprint: str | None = None  # of the training set: a per-example file made for another one is refused
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -176,6 +177,7 @@ class Sampler:
     modes: tuple[str, ...] = ()
     algorithm: str | None = None  # clustering algorithm a cluster sampler needs, None for the others
     needs: frozenset[str] = frozenset({"labels"})  # what select() reads from the pool, among NEEDS
+    reads_file = False  # its `path` parameter names a file the preparation copies into the run directory
 
     @property
     def needs_dynamics(self) -> bool:
@@ -444,6 +446,7 @@ class IndicesSampler(Sampler):
     """
 
     name = "indices"
+    reads_file = True
 
     def __init__(self, *, path: str = ""):
         self.path = path
@@ -619,16 +622,92 @@ class LossSampler(_DynamicsSampler):
         return dynamics.mean_loss()
 
 
+class ScoreSampler(Sampler):
+    """Any per-example score in a .npy file, one value per training example in training-set order: an effect
+    vector of `tis-ray attribute`, or imported (TRAK, cleanlab, ...).
+
+    policy: top (highest first), bottom (lowest first), or coverage (coverage-centric coreset selection, Zheng
+    et al., ICLR 2023: the `hard_cutoff` fraction of the highest scores left out, the rest cut into `bins` equal
+    score ranges, the budget spread over them from the sparsest up, a seeded draw in each). balance: class
+    takes each label's share (top and bottom). A manifest.json beside the file naming another training set's
+    fingerprint (`pool_fingerprint`, as `tis-ray attribute` writes) is refused, as is a file of another length.
+    """
+
+    name = "score"
+    reads_file = True
+    policies = ("top", "bottom", "coverage")
+    balances = BALANCES
+
+    def __init__(self, *, path: str = "", policy: str = "top", balance: str = "none", hard_cutoff: float = 0.0,
+                 bins: int = 50):
+        self.path, self.policy, self.balance = path, policy, balance
+        self.hard_cutoff, self.bins = hard_cutoff, bins
+
+    def validate(self):
+        if not self.path or not Path(self.path).is_file():
+            raise SpecError(f"sampler 'score': no such .npy file: {self.path!r}")
+        if self.policy not in self.policies:
+            raise SpecError(f"sampler 'score': unknown policy {self.policy!r}; known: {', '.join(self.policies)}")
+        if self.balance not in self.balances:
+            raise SpecError(f"sampler 'score': unknown balance {self.balance!r}; known: {', '.join(self.balances)}")
+        if not isinstance(self.hard_cutoff, int | float) or not 0 <= self.hard_cutoff < 1:
+            raise SpecError(f"sampler 'score': hard_cutoff must be in [0, 1), got {self.hard_cutoff!r}")
+        if not isinstance(self.bins, int) or self.bins < 1:
+            raise SpecError(f"sampler 'score': bins must be an integer >= 1, got {self.bins!r}")
+        return self
+
+    def scores(self, pool: SamplingPool) -> np.ndarray:
+        """Return the file's scores, checked against the pool (length, and fingerprint when a manifest names one)."""
+        scores = load_npy(self.path).astype(np.float64)
+        if scores.ndim != 1 or len(scores) != len(pool):
+            raise SamplingError(f"{self.path}: {scores.shape} scores for a training set of {len(pool)} examples")
+        manifest = Path(self.path).with_name("manifest.json")
+        if manifest.is_file() and pool.fingerprint:
+            named = json.loads(manifest.read_text()).get("pool_fingerprint")
+            if named and named != pool.fingerprint:
+                raise SamplingError(f"{self.path}: scores of training set {named}, not of this one ({pool.fingerprint})")
+        return scores
+
+    def _select(self, pool, budget, rng):
+        scores = self.scores(pool)
+        if self.policy == "coverage":
+            return _coverage(scores, budget, self.hard_cutoff, self.bins, rng)
+        order = _ranked(scores, rng, descending=self.policy == "top")
+        return order[:budget] if self.balance == "none" else _class_balanced(order, pool.labels, budget, rng)
+
+
+def _coverage(scores: np.ndarray, budget: int, hard_cutoff: float, bins: int, rng: np.random.Generator) -> np.ndarray:
+    """Coverage-centric selection: drop the `hard_cutoff` highest scores, split the rest into `bins` equal-width
+    score ranges, and give each range, sparsest first, an equal share of what is left of the budget."""
+    order = np.argsort(-scores, kind="stable")
+    kept = order[int(np.floor(hard_cutoff * len(order))):]
+    if budget > len(kept):
+        raise SamplingError(f"budget {budget} is more than the {len(kept)} examples left after the hard cutoff")
+    edges = np.linspace(scores[kept].min(), scores[kept].max(), bins + 1)
+    strata = np.clip(np.searchsorted(edges, scores[kept], side="right") - 1, 0, bins - 1)
+    groups = sorted((kept[strata == b] for b in range(bins) if (strata == b).any()), key=len)
+    picked, left = [], budget
+    for i, members in enumerate(groups):
+        take = min(len(members), left // (len(groups) - i))
+        picked.append(rng.choice(members, size=take, replace=False))
+        left -= take
+    chosen = np.concatenate(picked)
+    if left:  # the shares' remainders: a seeded draw from what no range gave yet
+        rest = np.setdiff1d(kept, chosen)
+        chosen = np.concatenate([chosen, rng.choice(rest, size=left, replace=False)])
+    return chosen
+
+
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
     cls.name: cls for cls in (RandomSampler, StratifiedSampler, KMeansSampler, DBSCANSampler, IndicesSampler,
                               CartographySampler, EL2NSampler, ForgettingSampler, LossSampler,
-                              RepeatedRandomSampler)
+                              RepeatedRandomSampler, ScoreSampler)
 }
 
 
 # parameters whose allowed values a sampler class lists in an attribute: they become Literal types in the schema
 CHOICES = {"mode": "modes", "noise": "noise_policies", "metric": "metrics", "region": "regions", "order": "orders",
-           "balance": "balances"}
+           "balance": "balances", "policy": "policies"}
 
 
 def entry_model(cls: type[Sampler]) -> type[BaseModel]:

@@ -26,8 +26,13 @@ from pydantic import (
 )
 
 from tis_ray.errors import SamplingError, SpecError, TisRayError
-from tis_ray.samplers import normalized_entry, sampler_from_entry, sampler_key, sampler_label
+from tis_ray.samplers import SAMPLERS, normalized_entry, sampler_from_entry, sampler_key, sampler_label
 from tis_ray.storage import Storage, is_uri, join
+
+
+def reads_file(entry: dict) -> bool:
+    """True for a sampler entry whose `path` names a file the sampler reads (indices, score)."""
+    return getattr(SAMPLERS.get(entry.get("type")), "reads_file", False)
 
 
 class _Strict(BaseModel):
@@ -114,6 +119,10 @@ class DataSpec(_Strict):
     max_seq_length: int = 128  # longer pairs are truncated
     max_train_examples: int | None = None  # quick-test cap on the training set, before sampling
     max_eval_examples: int | None = None  # quick-test cap on each evaluation set
+    # the training pool: a seeded subsample of the training set that every subset is drawn from (datamodels
+    # regress on inclusion in it, so a pool of thousands keeps hundreds of trials enough); None: all of it
+    pool_size: int | None = Field(None, ge=2)
+    pool_seed: int = 0
 
     @field_validator("hans")
     @classmethod
@@ -244,7 +253,7 @@ class GridSpec(_Strict):
         for entry in values:
             if "type" not in entry:
                 raise ValueError("each sampler needs a 'type'")
-            if entry["type"] == "indices" and isinstance(entry.get("path"), str):
+            if reads_file(entry) and isinstance(entry.get("path"), str):
                 entry = {**entry, "path": absolute_path(entry["path"])}
             try:
                 entries.append(normalized_entry(entry))  # defaults left out: equal samplers, one trial, one label

@@ -29,7 +29,7 @@ from tis_ray.data.schema import MNLI_LABELS
 from tis_ray.device import memory_fraction, placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics
 from tis_ray.embeddings import load_embeddings
-from tis_ray.inference import predict_ids
+from tis_ray.inference import predict_logits
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
 from tis_ray.models import count_parameters, load_tokenizer
 from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED, subset_composition
@@ -91,7 +91,8 @@ def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None
     """Return the sorted subset indices of a grid point, and the pool (labels, clusters, dynamics) they came from.
 
     `rounding` turns a data_pct into a size (spec grid.budget_rounding: round, or floor as the original);
-    `indices_path`: the run directory's copy of an `indices` sampler's file, read instead of the user's path.
+    `indices_path`: the run directory's copy of the file of a sampler that reads one (indices, score), read
+    instead of the user's path.
     """
     n = len(data.train_labels)
     clusters = load_clusters(clusters_dir, expected_rows=n, fingerprint=data.train_fingerprint) if clusters_dir else None
@@ -99,7 +100,8 @@ def select_subset(point: GridPoint, data: PreparedData, clusters_dir: str | None
                         clusters.distances_ if clusters else None,
                         load_dynamics(dynamics_dir, data.train_fingerprint) if dynamics_dir else None,
                         clusters.centroid_nearest_ if clusters else None,
-                        load_embeddings(embeddings_dir, data.train_fingerprint) if embeddings_dir else None)
+                        load_embeddings(embeddings_dir, data.train_fingerprint) if embeddings_dir else None,
+                        data.train_fingerprint)
     sampler = sampler_from_entry({**point.sampler, "path": indices_path} if indices_path else point.sampler)
     return sampler.select(pool, point.subset_size(len(pool), rounding), point.seed), pool
 
@@ -148,7 +150,7 @@ class EpochEvaluator(TrainerCallback):
     def __init__(self, data: PreparedData, pad_id: int, batch_size: int, precision: str,
                  on_epoch: Callable[[dict], None]):
         self.data, self.pad_id, self.batch_size, self.precision = data, pad_id, batch_size, precision
-        self.on_epoch, self.eval_seconds, self.last_predictions = on_epoch, 0.0, {}
+        self.on_epoch, self.eval_seconds, self.last_predictions, self.last_logits = on_epoch, 0.0, {}, {}
 
     def evaluate(self, model) -> dict[str, float]:
         """Return every evaluation metric of `model` now; keeps the predictions of this pass."""
@@ -156,8 +158,9 @@ class EpochEvaluator(TrainerCallback):
         metrics: dict[str, float] = {}
         id2label = model.config.id2label
         for name, tokenized in self.data.eval_sets.items():
-            pred = predict_ids(model, tokenized, self.pad_id, self.batch_size, self.precision)
-            self.last_predictions[name] = pred
+            logits = predict_logits(model, tokenized, self.pad_id, self.batch_size, self.precision)
+            self.last_logits[name] = logits
+            self.last_predictions[name] = pred = logits.argmax(-1)
             gold = np.asarray(tokenized["label"])
             if name == "hans":
                 meta = self.data.hans_meta
@@ -192,6 +195,22 @@ def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool:
                                              "budget_rounding": rounding, "overrides": point.overrides,
                                              "train_fingerprint": data.train_fingerprint, **extra})
     return record
+
+
+OUTCOMES = "outcomes"  # in each trial folder: every evaluation example's margin and correctness
+
+
+def write_outcomes(out: Path, data: PreparedData, logits: dict[str, np.ndarray], id2label: dict) -> None:
+    """Write each evaluation set's per-example outcomes as <set>.npy, float16 [n, 2] (margin, correct), and a
+    manifest.json with the sets' fingerprints: what `tis-ray attribute` regresses on."""
+    manifest = {}
+    for name, set_logits in logits.items():
+        gold = np.asarray(data.eval_sets[name]["label"])
+        margins = evaluation.example_margins(set_logits, gold, id2label, two_way=name == "hans")
+        save_npy(out / f"{name}.npy", np.stack([margins, margins > 0], axis=1).astype(np.float16))
+        manifest[name] = {"rows": len(gold), "columns": ["margin", "correct"],
+                          "fingerprint": data.eval_fingerprints.get(name)}
+    write_json(out / "manifest.json", manifest)
 
 
 def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Reporter | None = None) -> dict[str, Any]:
@@ -257,6 +276,7 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
     if "hans" in evaluator.last_predictions:
         evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),
                                           evaluator.last_predictions["hans"], trained.model.config.id2label)
+    write_outcomes(output_dir / OUTCOMES, data, evaluator.last_logits, trained.model.config.id2label)
     if spec.train.save_model:
         trained.model.save_pretrained(str(output_dir / "model"))
         tokenizer.save_pretrained(str(output_dir / "model"))

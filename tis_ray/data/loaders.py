@@ -131,6 +131,18 @@ def _even_subset(dataset: Dataset, n: int | None) -> Dataset:
     return dataset.select(np.unique(np.linspace(0, len(dataset) - 1, n).astype(int)))
 
 
+def pool_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """Return the sorted training-set rows of a seeded pool of `size` examples out of `n`."""
+    if size > n:
+        raise DataError(f"data.pool_size {size} is more than the {n} training examples")
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def pool_of(train: Dataset, size: int, seed: int) -> Dataset:
+    """Return the training pool: `size` examples of `train` chosen by `seed`, in their training-set order."""
+    return train.select(pool_rows(len(train), size, seed))
+
+
 def load_data(spec: DataSpec, eval_sets: tuple[str, ...] | list[str] = EVAL_SETS) -> NLIData:
     """Return the training set and the requested evaluation sets described by `spec`."""
     if spec.source == "synthetic":
@@ -155,6 +167,8 @@ def load_data(spec: DataSpec, eval_sets: tuple[str, ...] | list[str] = EVAL_SETS
     train = splits["train"]
     if spec.max_train_examples:
         train = train.select(range(min(spec.max_train_examples, len(train))))
+    if spec.pool_size:
+        train = pool_of(train, spec.pool_size, spec.pool_seed)
     evals = {name: _even_subset(splits[name], spec.max_eval_examples)
              for name in eval_sets if name in splits and (name != "hans" or spec.hans)}
     return NLIData(train=train, eval_sets=evals)

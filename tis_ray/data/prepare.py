@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class PreparedData:
     hans_meta: pd.DataFrame | None
     train_fingerprint: str
     train_overlap: np.ndarray | None = None  # [n, 2] lexical overlap / subsequence per pair (tis_ray.overlap)
+    eval_fingerprints: dict[str, str] = field(default_factory=dict)  # of each evaluation set's text and labels
 
     @property
     def train_labels(self) -> np.ndarray:
@@ -59,8 +60,9 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | No
     evals = {name: tokenize_cached(ds, tokenizer, max_len, tokenized) for name, ds in data.eval_sets.items()}
     hans_meta = None
     if "hans" in data.eval_sets:
-        hans_meta = data.eval_sets["hans"].select_columns(list(HANS_COLUMNS)).to_pandas()
+        hans_meta = data.eval_sets["hans"].select_columns([*HANS_COLUMNS, "label"]).to_pandas()
         write_via(root / "hans_meta.parquet", hans_meta.to_parquet)
+    eval_fingerprints = {name: fingerprint_dataset(ds) for name, ds in data.eval_sets.items()}
     overlap = overlap_flags(data.train["premise"], data.train["hypothesis"])
     save_npy(root / OVERLAP, overlap)
 
@@ -74,8 +76,9 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: NLIData | No
         "train_fingerprint": fingerprint,
         "n_train": len(train),
         "train_overlap": OVERLAP,
+        "eval_fingerprints": eval_fingerprints,
     })
-    return PreparedData(train, evals, hans_meta, fingerprint, overlap)
+    return PreparedData(train, evals, hans_meta, fingerprint, overlap, eval_fingerprints)
 
 
 def open_prepared(root: str | Path) -> PreparedData:
@@ -89,4 +92,5 @@ def open_prepared(root: str | Path) -> PreparedData:
         hans_meta=pd.read_parquet(root / meta) if meta else None,
         train_fingerprint=manifest["train_fingerprint"],
         train_overlap=load_npy(root / manifest["train_overlap"]) if manifest.get("train_overlap") else None,
+        eval_fingerprints=manifest.get("eval_fingerprints", {}),
     )

@@ -254,3 +254,11 @@ def test_schema_types_every_sampler_entry(capsys):
                                                     "num_clusters", "centroid_overall"]
     assert kmeans["properties"]["n_clusters"]["default"] == 16 and kmeans["additionalProperties"] is False
     assert schema["properties"]["tracking"]["$ref"] == "#/$defs/TrackingSpec"
+
+
+def test_seeds_by_range():
+    grid = {"data_pct": [0.5]}
+    assert build_spec({"grid": {**grid, "seeds": {"range": 3}}}).grid.seeds == [0, 1, 2]
+    assert build_spec({"grid": {**grid, "seeds": {"range": [5, 8]}}}).grid.seeds == [5, 6, 7]
+    with pytest.raises(SpecError, match=r"seeds: range takes N or \[start, stop\]"):
+        build_spec({"grid": {**grid, "seeds": {"range": [8, 5]}}})

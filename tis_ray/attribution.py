@@ -172,7 +172,8 @@ def load_score(path: str, pool_size: int, pool_fingerprint: str) -> np.ndarray:
 
 
 def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, str] | None = None,
-              sampler: str = "random", top_k: int = datamodels.TOP_K, boot: int = datamodels.BOOTSTRAP) -> Path:
+              sampler: str = "random", top_k: int = datamodels.TOP_K, boot: int = datamodels.BOOTSTRAP,
+              estimator: str = "ridge") -> Path:
     """Fit datamodels for `targets` from the run's random-subset trials, score every built-in and imported
     per-example score by its LDS, write RUN_DIR/attribution (locally: the run directory itself, else
     ./attribution/NAME); returns the manifest's path."""
@@ -186,12 +187,13 @@ def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, 
         str(run_dir).split("?")[0].rstrip("/")).name
     fit_rows, test_rows = datamodels.split_trials(len(trials.table))
     manifest = {"pool_fingerprint": trials.pool_fingerprint, "pool_size": pool, "n_trials": len(trials.table),
-                "sampler": sampler, "targets": {}}
+                "sampler": sampler, "estimator": estimator, "targets": {}}
     lds_rows = []
     for target in targets:
         y = target_values(trials, target)
-        model = datamodels.fit_datamodel(trials.masks, y)
-        stability = datamodels.top_k_stability(trials.masks, y, model.alpha, k=top_k, boot=boot)
+        model = datamodels.fit_datamodel(trials.masks, y, estimator=estimator)
+        stability = datamodels.top_k_stability(trials.masks, y, model.alpha, k=top_k, boot=boot,
+                                               estimator=estimator)
         file = f"{slug(target)}.npy"
         save_npy(out / file, model.effects.astype(np.float32))
         manifest["targets"][target] = {"file": file, "alpha": model.alpha, "heldout_r2": model.heldout_r2,
@@ -199,7 +201,7 @@ def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, 
                                        "n_heldout": model.n_heldout, "top_k": stability}
         log.info("%s: datamodel on %d trials, held-out R2 %.3f, Spearman %.3f", target, len(y), model.heldout_r2,
                  model.heldout_spearman)
-        predicted = datamodels.cross_fitted_predictions(trials.masks, y)
+        predicted = datamodels.cross_fitted_predictions(trials.masks, y, estimator=estimator)
         value, low, high = datamodels.correlation_with_interval(predicted, y)
         lds_rows.append({"target": target, "score": "datamodel (cross-fitted)", "lds": value, "ci_low": low,
                          "ci_high": high, "trials": len(y)})

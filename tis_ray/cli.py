@@ -199,7 +199,7 @@ def cmd_attribute(args) -> int:
     from tis_ray.attribution import attribute
 
     scores = dict(_pair(item, "--score NAME=PATH.npy") for item in args.score)
-    manifest = attribute(args.run_dir, args.target or None, scores, sampler=args.sampler)
+    manifest = attribute(args.run_dir, args.target or None, scores, sampler=args.sampler, estimator=args.estimator)
     print(f"attribution -> {manifest.parent} (effects per target, lds.md, top_*.md)")
     return 0
 
@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", action="append", default=[], metavar="NAME=PATH.npy",
                    help="an imported per-example score to check by its LDS (e.g. from TRAK); repeatable")
     p.add_argument("--sampler", default="random", help="the sampler type of the subset trials (default random)")
+    p.add_argument("--estimator", default="ridge", choices=["ridge", "lasso"],
+                   help="ridge (default: every effect kept) or lasso (the datamodels paper's: most effects 0)")
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("export", help="results table of a run directory")

@@ -4,8 +4,10 @@ A run of many trials on random subsets of one pool is a dataset of (inclusion ma
 
 - a **datamodel** (Ilyas et al., "Datamodels: predicting predictions from training data", ICML 2022) regresses
   the outcome (an accuracy, a margin) on the mask; its coefficient for example j estimates the effect of
-  including j. Here: L1-regularised least squares (scikit-learn's LassoCV), the penalty chosen by
-  cross-validation over trials, the fit judged on trials it never saw;
+  including j. Here: regularised least squares, the penalty chosen by cross-validation over trials, the fit
+  judged on trials it never saw. `ridge` (L2, scikit-learn's RidgeCV, the default) keeps every example's effect;
+  `lasso` (L1, LassoCV, the paper's) sets most to exactly 0, which ties the small effects of a few hundred
+  trials (on the planted-truth benchmark, ridge ranks the planted pairs better: bench/RESULTS.md);
 - the **linear datamodeling score** (LDS; Park et al., "TRAK", ICML 2023) of any per-example score tau: on
   held-out trials, the Spearman correlation between the sum of tau over each subset and the outcome measured
   after retraining on it. 1 means the score ranks subsets exactly as retraining does; 0, not at all.
@@ -20,6 +22,19 @@ import numpy as np
 HELD_OUT = 0.2  # share of trials kept out of the fit to judge it (and for the LDS)
 BOOTSTRAP = 50  # resamples of trials for the stability of the top examples
 TOP_K = 20
+ESTIMATORS = ("ridge", "lasso")
+RIDGE_ALPHAS = np.logspace(-3, 5, 33)
+
+
+def _regressor(estimator: str, alpha: float | None = None, seed: int = 0, cv: int = 5):
+    """Return the scikit-learn regressor: cross-validated when `alpha` is None, else with that penalty."""
+    from sklearn.linear_model import Lasso, LassoCV, Ridge, RidgeCV
+
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; known: {', '.join(ESTIMATORS)}")
+    if estimator == "ridge":
+        return RidgeCV(alphas=RIDGE_ALPHAS, cv=cv) if alpha is None else Ridge(alpha=alpha)
+    return LassoCV(cv=cv, random_state=seed, max_iter=20_000) if alpha is None else Lasso(alpha=alpha, max_iter=20_000)
 
 
 def masks_from_subsets(subsets: list[np.ndarray], pool_size: int) -> np.ndarray:
@@ -43,7 +58,7 @@ class Datamodel:
 
     effects: np.ndarray  # [pool_size] the change in the outcome from including each example
     intercept: float
-    alpha: float  # LassoCV's chosen penalty
+    alpha: float  # the penalty cross-validation chose
     heldout_r2: float
     heldout_spearman: float
     n_fit: int
@@ -55,40 +70,37 @@ class Datamodel:
 
 
 def fit_datamodel(masks: np.ndarray, outcomes: np.ndarray, seed: int = 0, held_out: float = HELD_OUT,
-                  cv: int = 5) -> Datamodel:
-    """Return the datamodel of `outcomes` [trials] on `masks` [trials, pool]: LassoCV on the fit trials (its
-    penalty by `cv`-fold cross-validation over them), judged on the held-out trials, then refitted on every
-    trial with the chosen penalty."""
+                  cv: int = 5, estimator: str = "ridge") -> Datamodel:
+    """Return the datamodel of `outcomes` [trials] on `masks` [trials, pool]: `estimator` (ridge or lasso) with
+    its penalty chosen by `cv`-fold cross-validation over the fit trials, judged on the held-out trials, then
+    refitted on every trial with the chosen penalty."""
     from scipy.stats import spearmanr
-    from sklearn.linear_model import Lasso, LassoCV
     from sklearn.metrics import r2_score
 
     x, y = masks.astype(np.float64), np.asarray(outcomes, dtype=np.float64)
     fit_rows, test_rows = split_trials(len(y), held_out, seed)
-    search = LassoCV(cv=min(cv, len(fit_rows)), random_state=seed, max_iter=20_000).fit(x[fit_rows], y[fit_rows])
+    search = _regressor(estimator, seed=seed, cv=min(cv, len(fit_rows))).fit(x[fit_rows], y[fit_rows])
     predicted = search.predict(x[test_rows])
     r2 = float(r2_score(y[test_rows], predicted))
     rho = float(spearmanr(predicted, y[test_rows])[0]) if np.ptp(predicted) > 0 else float("nan")
-    full = Lasso(alpha=search.alpha_, max_iter=20_000).fit(x, y)
+    full = _regressor(estimator, alpha=float(search.alpha_)).fit(x, y)
     return Datamodel(full.coef_.copy(), float(full.intercept_), float(search.alpha_), r2, rho, len(fit_rows),
                      len(test_rows))
 
 
 def top_k_stability(masks: np.ndarray, outcomes: np.ndarray, alpha: float, k: int = TOP_K,
-                    boot: int = BOOTSTRAP, seed: int = 0) -> dict[str, float]:
+                    boot: int = BOOTSTRAP, seed: int = 0, estimator: str = "ridge") -> dict[str, float]:
     """Return how stable the k most helpful examples are: refit with penalty `alpha` on `boot` resamples of
     the trials (with replacement) and give the mean Jaccard overlap of each resample's top k with the full fit's,
     and the share of the full fit's top k found in at least 80% of the resamples' top k."""
-    from sklearn.linear_model import Lasso
-
     x, y = masks.astype(np.float64), np.asarray(outcomes, dtype=np.float64)
-    top = set(np.argsort(-Lasso(alpha=alpha, max_iter=20_000).fit(x, y).coef_, kind="stable")[:k].tolist())
+    top = set(np.argsort(-_regressor(estimator, alpha).fit(x, y).coef_, kind="stable")[:k].tolist())
     rng = np.random.default_rng(seed)
     counts: dict[int, int] = {}
     overlaps = []
     for _ in range(boot):
         rows = rng.integers(0, len(y), len(y))
-        coef = Lasso(alpha=alpha, max_iter=20_000).fit(x[rows], y[rows]).coef_
+        coef = _regressor(estimator, alpha).fit(x[rows], y[rows]).coef_
         again = set(np.argsort(-coef, kind="stable")[:k].tolist())
         overlaps.append(len(top & again) / len(top | again))
         for j in again & top:
@@ -137,22 +149,23 @@ def lds_with_interval(scores: np.ndarray, masks: np.ndarray, outcomes: np.ndarra
     return correlation_with_interval(subset_sums(scores, masks), outcomes, boot, seed)
 
 
-def cross_fitted_effects(masks: np.ndarray, outcomes: np.ndarray, folds: int = 2,
-                         seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def cross_fitted_effects(masks: np.ndarray, outcomes: np.ndarray, folds: int = 2, seed: int = 0,
+                         estimator: str = "ridge") -> list[tuple[np.ndarray, np.ndarray]]:
     """Return [(effects fitted without fold f, rows of fold f)]: a datamodel's own LDS is measured only on trials
     its fit never saw."""
     order = np.random.default_rng(seed).permutation(len(outcomes))
     out = []
     for fold in np.array_split(order, folds):
         rest = np.setdiff1d(order, fold)
-        model = fit_datamodel(masks[rest], np.asarray(outcomes)[rest], seed=seed)
+        model = fit_datamodel(masks[rest], np.asarray(outcomes)[rest], seed=seed, estimator=estimator)
         out.append((model.effects, np.sort(fold)))
     return out
 
 
-def cross_fitted_predictions(masks: np.ndarray, outcomes: np.ndarray, folds: int = 2, seed: int = 0) -> np.ndarray:
+def cross_fitted_predictions(masks: np.ndarray, outcomes: np.ndarray, folds: int = 2, seed: int = 0,
+                             estimator: str = "ridge") -> np.ndarray:
     """Return every trial's outcome as predicted by the summed effects of a datamodel fitted without its fold."""
     predicted = np.empty(len(outcomes))
-    for effects, rows in cross_fitted_effects(masks, outcomes, folds, seed):
+    for effects, rows in cross_fitted_effects(masks, outcomes, folds, seed, estimator):
         predicted[rows] = subset_sums(effects, masks[rows])
     return predicted

@@ -237,7 +237,7 @@ def _positive(value: int) -> int:
 
 
 class GridSpec(_Strict):
-    seeds: list[int] = [42]
+    seeds: list[int] = [42]  # or {range: N} for seeds 0..N-1, {range: [A, B]} for A..B-1 (datamodel sweeps)
     data_pct: list[Annotated[float, AfterValidator(_fraction)]] | None = None  # each in (0, 1]; 0.1 = 10%
     n_examples: list[Annotated[int, AfterValidator(_positive)]] | None = None  # subset sizes (or data_pct)
     samplers: list[dict[str, Any]] = [{"type": "random"}]  # {type: kmeans, mode: centroid, ...}
@@ -245,6 +245,20 @@ class GridSpec(_Strict):
     # and get_cluster_indices_by_pct)
     budget_rounding: Literal["round", "floor"] = "round"
     extra: dict[str, list[Any]] = {}  # further axes over spec fields: {"model.freeze_base": [false, true]}
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_range(cls, value):
+        if isinstance(value, dict):
+            if set(value) != {"range"}:
+                raise ValueError(f"seeds: a list, or {{range: N}} / {{range: [start, stop]}}, got {value}")
+            bounds = value["range"]
+            bounds = [0, bounds] if isinstance(bounds, int) else bounds
+            if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)
+                    and bounds[0] < bounds[1]):
+                raise ValueError(f"seeds: range takes N or [start, stop] with start < stop, got {value['range']}")
+            return list(range(*bounds))
+        return value
 
     @field_validator("samplers")
     @classmethod

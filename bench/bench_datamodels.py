@@ -25,14 +25,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, record
+from common import machine, record, timed_sweep
 
 from tis_ray.attribution import attribute, random_trials, target_values
 from tis_ray.data.synthetic import counter_example_rows
 from tis_ray.datamodels import lds_with_interval, split_trials
 from tis_ray.export import export_table
 from tis_ray.spec import build_spec, run_location
-from tis_ray.sweep import run_sweep
 
 TARGET = "margin:hans/lexical_overlap/non_entailed"
 
@@ -110,16 +109,9 @@ def previous_lines(section: str) -> list[str]:
 
 def sweep(args) -> tuple[str, list[str]]:
     """Run the sweep; return its run directory and the lines on what its trials cost."""
-    import ray
-
     work = Path(tempfile.mkdtemp(prefix="tis_ray_bench_dm_"))
     spec = spec_for(work / "runs", args.trials, args.n_train, args.planted, args.epochs)
-    start = time.perf_counter()
-    try:
-        run_sweep(spec, num_cpus=2)
-    finally:
-        ray.shutdown()
-    wall = time.perf_counter() - start
+    wall = timed_sweep(spec)
     driver_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run_dir = run_location(spec)
     table = export_table(run_dir)

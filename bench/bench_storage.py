@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, record
+from common import machine, record, timed_sweep
 from models import albert_base_random
 from transformers import TrainerCallback
 
@@ -71,17 +71,8 @@ def checkpoint_cost(work: Path, n_train: int) -> dict:
 
 
 def demo_sweep(storage_path: str, name: str) -> float:
-    import ray
-
-    from tis_ray.sweep import run_sweep
-
-    spec = load_spec(ROOT / "experiments" / "demo.yaml", [f"storage_path={storage_path}", f"name={name}"])
-    start = time.perf_counter()
-    try:
-        run_sweep(spec, num_cpus=2)
-    finally:
-        ray.shutdown()
-    return time.perf_counter() - start
+    return timed_sweep(load_spec(ROOT / "experiments" / "demo.yaml", [f"storage_path={storage_path}",
+                                                                      f"name={name}"]))
 
 
 def s3_vs_local(work: Path) -> tuple[float, float]:

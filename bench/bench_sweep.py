@@ -19,14 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, record
+from common import machine, record, timed_sweep
 
 from tis_ray.data.prepare import prepare_data
 from tis_ray.data.tokenize import cache_entries
 from tis_ray.models import load_tokenizer
 from tis_ray.preparation import prepare_shared
 from tis_ray.spec import GridPoint, build_spec, run_location
-from tis_ray.sweep import run_sweep
 from tis_ray.trial import run_trial
 
 
@@ -58,14 +57,7 @@ def back_to_back(spec, work: Path) -> tuple[float, float]:
 def under_tune(spec) -> tuple[float, float, float]:
     """Return (wall seconds incl. Ray start-up and shutdown, seconds inside the trials as Tune timed them, the
     worker's one-off imports inside its first trial: its first epoch minus the other trials' median first epoch)."""
-    import ray
-
-    start = time.perf_counter()
-    try:
-        run_sweep(spec, num_cpus=2)
-    finally:
-        ray.shutdown()
-    wall = time.perf_counter() - start
+    wall = timed_sweep(spec)
     trials = [[json.loads(line) for line in path.read_text().splitlines()]
               for path in Path(run_location(spec)).glob("*/result.json")]
     first_epochs = sorted(results[0]["time_this_iter_s"] for results in trials)

@@ -31,3 +31,19 @@ def record(section: str, body: str) -> None:
     text = pattern.sub(block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
     RESULTS.write_text(text)
     print(block)
+
+
+def timed_sweep(spec) -> float:
+    """Run a sweep under local Ray with 2 CPUs (shut down after); returns its wall seconds, start-up included."""
+    import time
+
+    import ray
+
+    from tis_ray.sweep import run_sweep
+
+    start = time.perf_counter()
+    try:
+        run_sweep(spec, num_cpus=2)
+    finally:
+        ray.shutdown()
+    return time.perf_counter() - start

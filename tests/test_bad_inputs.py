@@ -117,6 +117,15 @@ CASES = {
     "two exclusive modes": (lambda t: ["sweep", spec_file(t, grid={"data_pct": [0.1], "samplers": [
         {"type": "kmeans", "mode": "num_clusters", "clusters_to_take": 2}]})],
         r"mode num_clusters picks its own subset size and excludes grid\.data_pct"),
+    "steps without the steps schedule": (lambda t: ["sweep", spec_file(t, train={"steps": 100})],
+                                         r"train: steps: 100 needs schedule: steps"),
+    "seeds range backwards": (lambda t: ["sweep", spec_file(t, grid={"seeds": {"range": [8, 5]}})],
+                              r"grid\.seeds: range takes N or \[start, stop\] with start < stop"),
+    "dynamics seed and seeds": (lambda t: ["sweep", spec_file(t, dynamics={"seed": 1, "seeds": [1, 2]})],
+                                r"spec\.yaml: dynamics: give seed or seeds, not both"),
+    "unknown score policy": (lambda t: ["sweep", spec_file(t, grid={"samplers": [
+        {"type": "score", "path": str(t / "good.tsv"), "policy": "middle"}]})],
+        r"sampler 'score': unknown policy 'middle'; known: top, bottom, coverage"),
 }
 
 

@@ -49,3 +49,10 @@ def test_plan_command_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "most demanding: hans/lexical_overlap/non_entailed" in out
     assert f"|         2.00 |         0.34 | default    |              {seeds_needed(2.0, math.sqrt(2) * 0.24)} |" in out
+
+
+def test_notebook_plan_is_the_command_s_table():
+    import tis_ray
+
+    spec = load_spec("experiments/demo.yaml")
+    pd.testing.assert_frame_equal(tis_ray.plan(spec, difference=2.0), seed_plan(spec, mnli_difference=2.0))

@@ -7,12 +7,14 @@ From a notebook:
     spec = tis_ray.load_spec("experiments/demo.yaml", ["train.epochs=2"])
     tis_ray.run_sweep(spec)                            # local Ray; address="auto" for a running cluster
     tis_ray.sweep_status("runs/demo").trials           # the live view, as a DataFrame
+    tis_ray.plan(spec, pilot="runs/demo")              # seeds each comparison needs, as a DataFrame
+    tis_ray.attribute("runs/datamodels_demo")          # datamodels + LDS into RUN_DIR/attribution
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["load", "load_spec", "run_sweep", "sweep_status"]
+__all__ = ["attribute", "load", "load_spec", "plan", "run_sweep", "sweep_status"]
 
 
 def load(run_dir_or_table, per_epoch: bool = False):
@@ -45,3 +47,21 @@ def sweep_status(run_dir):
     from tis_ray.status import sweep_status as _sweep_status
 
     return _sweep_status(str(run_dir))
+
+
+def plan(spec, pilot=None, difference: float = 1.0, hans_difference: float = 5.0, power: float = 0.8):
+    """Return the seeds each comparison of `spec` needs to detect `difference` points on MNLI and
+    `hans_difference` on HANS: from a pilot run directory's spread when given, else the documented defaults."""
+    from tis_ray.planning import pilot_paired_table, seed_plan
+
+    table = pilot_paired_table(str(pilot), spec.report.baseline) if pilot else None
+    return seed_plan(spec, difference, hans_difference, table, power=power)
+
+
+def attribute(run_dir, targets: list[str] | None = None, scores: dict[str, str] | None = None,
+              estimator: str = "ridge"):
+    """Fit datamodels from a run's random-subset trials and score every per-example score by its LDS, into
+    RUN_DIR/attribution; returns the manifest's path. `tis-ray attribute` in a notebook."""
+    from tis_ray.attribution import attribute as _attribute
+
+    return _attribute(str(run_dir), targets, scores, estimator=estimator)

@@ -175,8 +175,8 @@ def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, 
               sampler: str = "random", top_k: int = datamodels.TOP_K, boot: int = datamodels.BOOTSTRAP,
               estimator: str = "ridge") -> Path:
     """Fit datamodels for `targets` from the run's random-subset trials, score every built-in and imported
-    per-example score by its LDS, write RUN_DIR/attribution (locally: the run directory itself, else
-    ./attribution/NAME); returns the manifest's path."""
+    per-example score by its LDS, and write RUN_DIR/attribution (for a URI: written in ./attribution/NAME, then
+    uploaded there, where the report finds it); returns the local manifest's path."""
     trials = random_trials(run_dir, sampler)
     targets = targets or default_targets(trials.table)
     pool = trials.masks.shape[1]
@@ -213,7 +213,10 @@ def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, 
     table = pd.DataFrame(lds_rows)
     write_via(out / "lds.csv", lambda tmp: table.to_csv(tmp, index=False))
     write_text(out / "lds.md", table.to_markdown(index=False, floatfmt=".3f") + "\n")
-    return write_json(out / "manifest.json", manifest)
+    path = write_json(out / "manifest.json", manifest)
+    if not trials.storage.local:
+        trials.storage.upload(out, ATTRIBUTION)
+    return path
 
 
 def pool_text(run_dir: str) -> pd.DataFrame | None:

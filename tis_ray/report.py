@@ -348,6 +348,12 @@ DBSCAN_NOTE = (
     "worked there because of that, not because of a property of [CLS] vectors.")
 
 
+def copy_from_run(storage: Storage, rel: str, target: Path) -> Path:
+    """Copy the run directory's file `rel` (local or remote) into the report at `target`; returns it."""
+    data = storage.read_bytes(rel)
+    return write_via(target, lambda tmp: Path(tmp).write_bytes(data))
+
+
 def clustering_section(run_dir: str, out: Path) -> list[str]:
     """Return the report lines that summarise each prepared clustering (with its k-distance plot, if any)."""
     storage = Storage(run_dir)
@@ -363,9 +369,7 @@ def clustering_section(run_dir: str, out: Path) -> list[str]:
                      "knee eps": meta.get("knee_eps"), "seconds": meta.get("seconds")})
         plot = f"prepared/clusters/{key}/k_distance.png"
         if storage.exists(plot):
-            target = out / "figures" / f"k_distance_{key}.png"
-            data = storage.read_bytes(plot)
-            write_via(target, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            target = copy_from_run(storage, plot, out / "figures" / f"k_distance_{key}.png")
             figures.append(f"![k-distance {key}](figures/{target.name})")
     table = pd.DataFrame(rows).set_index("clustering")
     text = table.to_markdown(floatfmt=".3g")

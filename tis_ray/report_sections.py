@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 
 from tis_ray.curves import learning_curves, saturating_power_law
-from tis_ray.io import write_via
 from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED
-from tis_ray.report import _save, _write, markdown
+from tis_ray.report import _save, _write, copy_from_run, markdown
 from tis_ray.storage import Storage
 
 ACCURACY = "mnli_m/acc"
@@ -261,9 +260,7 @@ def attribution_section(source: str, out: Path) -> list[str]:
     for target in manifest["targets"]:
         rel = f"{ATTRIBUTION}/top_{slug(target)}.md"
         if storage.exists(rel):
-            copy = out / "tables" / f"top_{slug(target)}.md"
-            data = storage.read_bytes(rel)
-            write_via(copy, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            copy = copy_from_run(storage, rel, out / "tables" / f"top_{slug(target)}.md")
             links.append(f"- {target}: [tables/{copy.name}](tables/{copy.name})")
     return ["## Which examples matter, by retraining (datamodels)", "",
             f"Datamodels (Ilyas et al., 2022) fitted on {manifest['n_trials']} random subsets of a pool of "

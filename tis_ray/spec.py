@@ -164,8 +164,8 @@ class TrainSpec(_Strict):
     @model_validator(mode="after")
     def _steps_need_the_steps_schedule(self):
         if self.steps is not None and self.schedule != "steps":
-            raise ValueError(f"train.steps: {self.steps} needs train.schedule: steps (with epochs, each trial's "
-                             "steps follow from its subset)")
+            raise ValueError(f"steps: {self.steps} needs schedule: steps (with epochs, each trial's steps follow "
+                             "from its subset)")
         return self
 
     def fixed_steps(self, n_full: int) -> int:
@@ -215,11 +215,11 @@ class DynamicsSpec(_Strict):
     @model_validator(mode="after")
     def _one_seed_field(self):
         if self.seed is not None and self.seeds:
-            raise ValueError("dynamics: give seed or seeds, not both")
+            raise ValueError("give seed or seeds, not both")
         if self.path and self.seeds:
-            raise ValueError("dynamics: seeds runs reference fine-tunes; path uses dynamics recorded earlier: not both")
+            raise ValueError("seeds runs reference fine-tunes, path uses dynamics recorded earlier: not both")
         if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"dynamics.seeds repeats a seed: {self.seeds}")
+            raise ValueError(f"seeds repeats a seed: {self.seeds}")
         return self
     path: LocalPath = None  # recorded earlier (a `tis-ray dynamics` folder) instead of recording now
 
@@ -251,12 +251,12 @@ class GridSpec(_Strict):
     def _seed_range(cls, value):
         if isinstance(value, dict):
             if set(value) != {"range"}:
-                raise ValueError(f"seeds: a list, or {{range: N}} / {{range: [start, stop]}}, got {value}")
+                raise ValueError(f"a list, or {{range: N}} / {{range: [start, stop]}}, got {value}")
             bounds = value["range"]
             bounds = [0, bounds] if isinstance(bounds, int) else bounds
             if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)
                     and bounds[0] < bounds[1]):
-                raise ValueError(f"seeds: range takes N or [start, stop] with start < stop, got {value['range']}")
+                raise ValueError(f"range takes N or [start, stop] with start < stop, got {value['range']}")
             return list(range(*bounds))
         return value
 

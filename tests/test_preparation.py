@@ -33,7 +33,7 @@ def test_train_on_explicit_indices_records_them_as_such(tmp_path):
     assert final["sampler"] == "indices" and final["n_train"] == 5
     assert np.load(out / "subset_indices.npy", allow_pickle=False).tolist() == [3, 7, 9, 41, 500]
     # the file travels with the preparation: trials on other nodes read the run directory's copy
-    copies = list((out / "prepared" / "indices").glob("subset-*.npy"))
+    copies = list((out / "prepared" / "indices").glob("subset-*/subset.npy"))
     assert len(copies) == 1 and copies[0].read_bytes() == (tmp_path / "subset.npy").read_bytes()
 
 

@@ -176,6 +176,13 @@ class TrainSpec(_Strict):
         """Return the optimizer steps between two evaluations of a `steps` schedule (its 'epochs')."""
         return -(-self.fixed_steps(n_full) // max(self.epochs, 1))
 
+    def examples_per_epoch(self, n_subset: int, n_full: int) -> int:
+        """Return the training examples an epoch goes through: the subset's `n_subset` under `epochs`; under
+        `steps`, the steps between two evaluations times the batch, whatever the subset's size."""
+        if self.schedule == "steps":
+            return self.steps_per_evaluation(n_full) * self.batch_size
+        return n_subset
+
 
 class ClusteringSpec(_Strict):
     backend: Literal["auto", "cuml", "sklearn"] = "auto"  # auto: cuML when importable with a GPU

@@ -270,9 +270,6 @@ def pass_sampler(spec: SweepSpec, train_set: Dataset, seed: int, passes: Sequenc
     if spec.train.schedule == "epochs" and passes is None:
         return None
     passes = list(passes) if passes is not None else [np.arange(len(train_set))]
-    if spec.train.schedule == "steps":
-        per_epoch = spec.train.steps_per_evaluation(full_size or len(train_set)) * spec.train.batch_size
-    else:
-        per_epoch = len(passes[0])
+    per_epoch = spec.train.examples_per_epoch(len(passes[0]), full_size or len(train_set))
     lengths = np.asarray(train_set["length"]) if spec.train.group_by_length else None
     return PassSampler(passes, per_epoch, spec.train.batch_size, seed, lengths)

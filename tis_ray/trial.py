@@ -125,8 +125,7 @@ def training_passes(point: GridPoint, spec, pool: SamplingPool, n_full: int,
     if not getattr(sampler, "per_epoch", False):
         return indices, None
     budget = len(indices)
-    t = spec.train
-    samples = t.steps_per_evaluation(n_full) * t.batch_size * t.epochs if t.schedule == "steps" else budget * t.epochs
+    samples = spec.train.examples_per_epoch(budget, n_full) * spec.train.epochs
     subsets = sampler.epoch_subsets(pool, budget, point.seed, max(1, -(-samples // budget)))
     rows = np.unique(np.concatenate(subsets))
     return rows, [np.searchsorted(rows, subset) for subset in subsets]
@@ -150,17 +149,17 @@ class EpochEvaluator(TrainerCallback):
     def __init__(self, data: PreparedData, pad_id: int, batch_size: int, precision: str,
                  on_epoch: Callable[[dict], None]):
         self.data, self.pad_id, self.batch_size, self.precision = data, pad_id, batch_size, precision
-        self.on_epoch, self.eval_seconds, self.last_predictions, self.last_logits = on_epoch, 0.0, {}, {}
+        self.on_epoch, self.eval_seconds, self.last_logits = on_epoch, 0.0, {}
 
     def evaluate(self, model) -> dict[str, float]:
-        """Return every evaluation metric of `model` now; keeps the predictions of this pass."""
+        """Return every evaluation metric of `model` now; keeps the logits of this pass."""
         start = time.perf_counter()
         metrics: dict[str, float] = {}
         id2label = model.config.id2label
         for name, tokenized in self.data.eval_sets.items():
             logits = predict_logits(model, tokenized, self.pad_id, self.batch_size, self.precision)
             self.last_logits[name] = logits
-            self.last_predictions[name] = pred = logits.argmax(-1)
+            pred = logits.argmax(-1)
             gold = np.asarray(tokenized["label"])
             if name == "hans":
                 meta = self.data.hans_meta
@@ -236,11 +235,11 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
     indices, pool = select_subset(c.point, data, c.prepared.get("clusters"), c.prepared.get("dynamics"), rounding,
                                   c.prepared.get("indices"), c.prepared.get("embeddings"))
     rows, passes = training_passes(c.point, spec, pool, len(data.train), indices)
-    per_epoch = {}
+    epoch_subsets = {}
     if passes is not None:  # a fresh subset each epoch: all of them, and how many examples they cover
         save_npy(output_dir / "epoch_indices.npy", rows[np.stack(passes)])
-        per_epoch = {"epoch_subsets": len(passes), "n_distinct_seen": len(rows)}
-    record = _write_subset(output_dir, c.point, indices, pool, data, rounding, per_epoch)
+        epoch_subsets = {"epoch_subsets": len(passes), "n_distinct_seen": len(rows)}
+    record = _write_subset(output_dir, c.point, indices, pool, data, rounding, epoch_subsets)
 
     # training, evaluated and reported every epoch
     tokenizer = load_tokenizer(spec.model.name, spec.model.tokenizer)
@@ -266,16 +265,14 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
     # the final metrics with this attempt's timings, and the trial's files
     train_time = trained.seconds - evaluator.eval_seconds
     epochs_here = trained.epochs - resumed_epochs
-    per_epoch = spec.train.steps_per_evaluation(len(data.train)) * spec.train.batch_size \
-        if spec.train.schedule == "steps" else len(indices)
-    trained_examples = per_epoch * epochs_here
+    trained_examples = spec.train.examples_per_epoch(len(indices), len(data.train)) * epochs_here
     final = history[-1] = {**history[-1], **count_parameters(trained.model), "train_time_s": train_time,
                            "eval_time_s": evaluator.eval_seconds, "resumed_after_epoch": resumed_epochs,
                            "train_steps": trained.steps,
                            "train_examples_per_s": trained_examples / train_time if train_time else 0.0}
-    if "hans" in evaluator.last_predictions:
+    if "hans" in evaluator.last_logits:
         evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),
-                                          evaluator.last_predictions["hans"], trained.model.config.id2label)
+                                          evaluator.last_logits["hans"].argmax(-1), trained.model.config.id2label)
     write_outcomes(output_dir / OUTCOMES, data, evaluator.last_logits, trained.model.config.id2label)
     if spec.train.save_model:
         trained.model.save_pretrained(str(output_dir / "model"))

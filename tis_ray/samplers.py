@@ -439,6 +439,11 @@ class DBSCANSampler(_ClusterSampler):
         return self._by_mode(groups, pool, budget, rng)
 
 
+def _check_file(sampler: Sampler) -> None:
+    if not sampler.path or not Path(sampler.path).is_file():
+        raise SpecError(f"sampler '{sampler.name}': no such .npy file: {sampler.path!r}")
+
+
 class IndicesSampler(Sampler):
     """An explicit subset: the training-set indices in a .npy file (what `tis-ray train --indices` trains on).
 
@@ -452,8 +457,7 @@ class IndicesSampler(Sampler):
         self.path = path
 
     def validate(self):
-        if not self.path or not Path(self.path).is_file():
-            raise SpecError(f"sampler 'indices': no such .npy file: {self.path!r}")
+        _check_file(self)
         return self
 
     def load(self) -> np.ndarray:
@@ -506,8 +510,7 @@ class _DynamicsSampler(Sampler):
         return pool.dynamics
 
     def validate(self):
-        if self.balance not in self.balances:
-            raise SpecError(f"sampler '{self.name}': unknown balance {self.balance!r}; known: {', '.join(self.balances)}")
+        _check_balance(self)
         return self
 
     def _order(self, pool: SamplingPool, rng: np.random.Generator) -> np.ndarray:
@@ -518,9 +521,18 @@ class _DynamicsSampler(Sampler):
         order = self._order(pool, rng)
         if budget > len(order):
             raise SamplingError(f"budget {budget} is more than the {len(order)} examples ranked")
-        if self.balance == "none":
-            return order[:budget]
-        return _class_balanced(order, pool.labels, budget, rng)
+        return _take_ranked(order, pool.labels, budget, self.balance, rng)
+
+
+def _check_balance(sampler: Sampler) -> None:
+    if sampler.balance not in BALANCES:
+        raise SpecError(f"sampler '{sampler.name}': unknown balance {sampler.balance!r}; known: {', '.join(BALANCES)}")
+
+
+def _take_ranked(order: np.ndarray, labels: np.ndarray, budget: int, balance: str,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Return the first `budget` examples of `order`, overall (balance none) or per label (class)."""
+    return order[:budget] if balance == "none" else _class_balanced(order, labels, budget, rng)
 
 
 def _class_balanced(order: np.ndarray, labels: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
@@ -644,12 +656,10 @@ class ScoreSampler(Sampler):
         self.hard_cutoff, self.bins = hard_cutoff, bins
 
     def validate(self):
-        if not self.path or not Path(self.path).is_file():
-            raise SpecError(f"sampler 'score': no such .npy file: {self.path!r}")
+        _check_file(self)
         if self.policy not in self.policies:
             raise SpecError(f"sampler 'score': unknown policy {self.policy!r}; known: {', '.join(self.policies)}")
-        if self.balance not in self.balances:
-            raise SpecError(f"sampler 'score': unknown balance {self.balance!r}; known: {', '.join(self.balances)}")
+        _check_balance(self)
         if not isinstance(self.hard_cutoff, int | float) or not 0 <= self.hard_cutoff < 1:
             raise SpecError(f"sampler 'score': hard_cutoff must be in [0, 1), got {self.hard_cutoff!r}")
         if not isinstance(self.bins, int) or self.bins < 1:
@@ -672,8 +682,8 @@ class ScoreSampler(Sampler):
         scores = self.scores(pool)
         if self.policy == "coverage":
             return _coverage(scores, budget, self.hard_cutoff, self.bins, rng)
-        order = _ranked(scores, rng, descending=self.policy == "top")
-        return order[:budget] if self.balance == "none" else _class_balanced(order, pool.labels, budget, rng)
+        return _take_ranked(_ranked(scores, rng, descending=self.policy == "top"), pool.labels, budget, self.balance,
+                            rng)
 
 
 def _coverage(scores: np.ndarray, budget: int, hard_cutoff: float, bins: int, rng: np.random.Generator) -> np.ndarray:

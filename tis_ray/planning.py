@@ -51,12 +51,12 @@ def seed_plan(spec: SweepSpec, mnli_difference: float = 1.0, hans_difference: fl
     it came from, the seeds needed at `power`, the spec's seeds and the difference those seeds can detect.
 
     `pilot`: a paired table (`pilot_paired_table`) whose observed stds replace the defaults."""
-    from tis_ray.report import COMPARED
+    from tis_ray.report import COMPARED, baseline_setting
     from tis_ray.samplers import sampler_label
 
     labels = [sampler_label(entry) for entry in spec.grid.samplers]
     baseline = spec.report.baseline
-    base = baseline if baseline in labels else next((s for s in labels if s.split("(")[0] == baseline), None)
+    base = baseline_setting(labels, baseline)
     observed = pooled_paired_std(pilot) if pilot is not None and not pilot.empty else pd.Series(dtype=float)
     n_spec = len(spec.grid.seeds)
     rows = []

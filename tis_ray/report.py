@@ -105,7 +105,13 @@ def sampler_settings(done: pd.DataFrame) -> pd.Series:
 def baseline_sampler(done: pd.DataFrame, baseline: str = "random") -> str | None:
     """Return the sampler setting that is the baseline: the one named `baseline` exactly, else the one setting of
     sampler type `baseline`; None when the results have none. Several of that type raise a one-line error."""
-    settings = sorted(set(sampler_settings(done)))
+    return baseline_setting(sampler_settings(done), baseline)
+
+
+def baseline_setting(settings, baseline: str = "random") -> str | None:
+    """Return, among sampler `settings` (labels), the baseline: the one named `baseline` exactly, else the one of
+    sampler type `baseline`; None when there is none. Several of that type raise a one-line error."""
+    settings = sorted(set(settings))
     if baseline in settings:
         return baseline
     typed = [s for s in settings if s.split("(")[0] == baseline]

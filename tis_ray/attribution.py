@@ -52,10 +52,6 @@ class RandomTrials:
         return self.table["trial_id"].tolist()
 
 
-def _npy(storage: Storage, rel: str) -> np.ndarray:
-    return np.load(io.BytesIO(storage.read_bytes(rel)), allow_pickle=False)
-
-
 def random_trials(run_dir: str, sampler: str = "random") -> RandomTrials:
     """Return the completed trials of sampler type `sampler` in `run_dir` with their subsets as masks; a run
     with fewer than MIN_TRIALS of them, or with subsets of different pools, raises a one-line error."""
@@ -73,7 +69,7 @@ def random_trials(run_dir: str, sampler: str = "random") -> RandomTrials:
     fingerprints = {r["train_fingerprint"] for r in records}
     if len(fingerprints) != 1 or done["n_train_full"].nunique() != 1:
         raise TisRayError(f"{run_dir}: the trials drew from {len(fingerprints)} different training sets")
-    subsets = [_npy(storage, f"{t}/subset_indices.npy") for t in done["trial_id"]]
+    subsets = [storage.read_npy(f"{t}/subset_indices.npy") for t in done["trial_id"]]
     return RandomTrials(storage, done, datamodels.masks_from_subsets(subsets, pool), fingerprints.pop())
 
 
@@ -90,7 +86,7 @@ def trial_outcomes(storage: Storage, trial_id: str, eval_set: str) -> np.ndarray
     if not storage.exists(rel):
         raise TisRayError(f"{trial_id}: no per-example outcomes for {eval_set!r} (trials before tis_ray recorded "
                           "them have none; run the sweep again)")
-    return _npy(storage, rel).astype(np.float32)
+    return storage.read_npy(rel).astype(np.float32)
 
 
 def _hans_group(storage: Storage, group: str) -> np.ndarray:
@@ -146,7 +142,7 @@ def builtin_scores(storage: Storage) -> dict[str, np.ndarray]:
     for key in storage.folders("prepared/clusters"):
         rel = f"prepared/clusters/{key}/distances.npy"
         if storage.exists(rel):
-            scores[f"distance to center ({key})"] = _npy(storage, rel)
+            scores[f"distance to center ({key})"] = storage.read_npy(rel)
     return scores
 
 

@@ -7,7 +7,6 @@ at the same budget and seed stands out from seed noise.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from pathlib import Path
@@ -455,7 +454,7 @@ def data_map_section(run_dir: str, done: pd.DataFrame, out: Path) -> list[str]:
         indices_file = f"{first['trial_id']}/subset_indices.npy"
         if not storage.exists(indices_file):
             continue
-        indices = np.load(io.BytesIO(storage.read_bytes(indices_file)), allow_pickle=False)
+        indices = storage.read_npy(indices_file)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", setting).strip("_")
         figure = figure_data_map(dynamics, out / "figures" / f"data_map_{name}.png",
                                  f"{setting}, seed {first['seed']:.0f}", highlight=indices)

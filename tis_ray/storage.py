@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 from pyarrow import fs as pafs
 
 from tis_ray.errors import TisRayError
@@ -96,6 +98,10 @@ class Storage:
 
     def read_json(self, rel: str) -> Any:
         return json.loads(self.read_text(rel))
+
+    def read_npy(self, rel: str) -> np.ndarray:
+        """Return a .npy array here (never unpickled)."""
+        return np.load(io.BytesIO(self.read_bytes(rel)), allow_pickle=False)
 
     def write_text(self, rel: str, text: str) -> None:
         """Write a text file (atomically on a local disk; an object store's PUT is whole by nature)."""

@@ -52,12 +52,14 @@ def outcome_cost(repeats: int = 5) -> tuple[float, int]:
     """Return (seconds, bytes) of writing one trial's per-example outcomes at MNLI's sizes (MNLI-m 9,815,
     MNLI-mm 9,832, HANS 30,000), from random logits."""
     from tis_ray.data.prepare import PreparedData
+    from tis_ray.data.task import hans_set, mnli_set
     from tis_ray.trial import write_outcomes
 
     rng = np.random.default_rng(0)
     sizes = {"mnli_m": 9815, "mnli_mm": 9832, "hans": 30000}
     evals = {name: {"label": rng.integers(0, 2 if name == "hans" else 3, n)} for name, n in sizes.items()}
-    data = PreparedData(None, evals, None, "f", None, {})
+    definitions = {name: hans_set() if name == "hans" else mnli_set(name) for name in sizes}
+    data = PreparedData(None, evals, {}, "f", None, {}, definitions=definitions)
     logits = {name: rng.normal(size=(n, 3)).astype(np.float32) for name, n in sizes.items()}
     id2label = {0: "entailment", 1: "neutral", 2: "contradiction"}
     times = []

@@ -59,6 +59,26 @@ def dynamics_dir(tmp_path):
     return str(tmp_path / "dyn")
 
 
+def task_spec(tmp_path, data, eval_sets):
+    """A spec of a task of one's own (not MNLI): a folder load_dataset opens, with train.csv and test.csv."""
+    folder = tmp_path / "sentences"
+    folder.mkdir(exist_ok=True)
+    for split in ("train", "test"):
+        (folder / f"{split}.csv").write_text("sentence,label\n" + "".join(
+            f"s{i},{'yes' if i % 2 else 'no'}\n" for i in range(8)))
+    raw = small_spec_dict(storage_path=str(tmp_path / "runs"), eval_sets=eval_sets)
+    raw["data"] = {"source": "hub", "dataset": str(folder), "columns": {"text": ["sentence"]}, **data}
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def eval_file(tmp_path, labels):
+    path = tmp_path / "ood.csv"
+    path.write_text("sentence,label\n" + "".join(f"o{i},{label}\n" for i, label in enumerate(labels)))
+    return str(path)
+
+
 def train(tmp, spec, *extra):
     return ["train", spec, "--out", str(tmp / "runs" / "train_out"), *extra]
 
@@ -126,6 +146,28 @@ CASES = {
     "unknown score policy": (lambda t: ["sweep", spec_file(t, grid={"samplers": [
         {"type": "score", "path": str(t / "good.tsv"), "policy": "middle"}]})],
         r"sampler 'score': unknown policy 'middle'; known: top, bottom, coverage"),
+    "unknown text column": (lambda t: train(t, task_spec(t, {"columns": {"text": ["review"]}},
+                                                        [{"name": "test", "split": "test"}])),
+                            r"sentences'? split train: no column 'review' \(it has sentence, label\)"),
+    "label outside data.labels": (lambda t: train(t, task_spec(t, {"labels": ["yes", "maybe"]},
+                                                              [{"name": "test", "split": "test"}])),
+                                  r"split train row 0: unknown label 'no'; expected one of yes, maybe"),
+    "eval labels that map to no task label": (
+        lambda t: train(t, task_spec(t, {}, [{"name": "ood", "file": eval_file(t, ["pos", "neg"])}])),
+        r"eval set ood: its label 'neg' maps to 'neg', which is not a label of the task \(no, yes\): give it in "
+        r"label_map"),
+    "label_map from a label the set lacks": (
+        lambda t: train(t, task_spec(t, {}, [{"name": "ood", "file": eval_file(t, ["yes"]),
+                                              "label_map": {"pos": "yes"}}])),
+        r"eval set ood: label_map names 'pos', which is not one of the set's labels \(yes\)"),
+    "eval split that does not exist": (lambda t: train(t, task_spec(t, {}, [{"name": "dev", "split": "validation"}])),
+                                       r"no split 'validation'; it has train, test"),
+    "hub dataset that does not exist, offline": (
+        lambda t: train(t, task_spec(t, {"dataset": "no-such-org/no-such-dataset"}, [{"name": "dev", "split": "test"}])),
+        r"dataset 'no-such-org/no-such-dataset': cannot open it: .*\(offline, and nothing of it is cached"),
+    "MNLI set name on a task of one's own": (
+        lambda t: ["sweep", task_spec(t, {}, ["mnli_m"])],
+        r"mnli_m is an evaluation set of the MNLI sources"),
 }
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tis_ray.evaluation import hans_metrics, mnli_metrics, write_hans_predictions
 
@@ -50,3 +51,52 @@ def test_example_margins_by_hand_through_the_models_label_order():
     # HANS: entailment logit against the best other; gold 1 (non-entailment) flips the sign
     np.testing.assert_allclose(example_margins(logits, np.array([0, 1, 1]), id2label, two_way=True),
                                [2.0, 1.0, 0.3])
+
+
+def test_any_sets_metrics_and_margins_agree_with_the_hans_and_mnli_paths():
+    """The general path (label map, groups) against the HANS- and MNLI-specific functions on random data."""
+    import pandas as pd
+
+    from tis_ray.data.task import hans_set, mnli_set
+    from tis_ray.evaluation import example_margins, set_margins, set_metrics
+
+    rng = np.random.default_rng(0)
+    n = 400
+    logits = rng.normal(size=(n, 3))
+    heuristics = rng.choice(["lexical_overlap", "subsequence", "constituent"], n)
+    subcases = rng.choice(["le_a", "ln_b", "cn_f"], n)
+    gold = rng.integers(0, 2, n)
+    meta = pd.DataFrame({"heuristic": heuristics, "subcase": subcases,
+                         "gold": np.where(gold == 0, "entailed", "non_entailed")})
+    general = set_metrics(hans_set(), logits.argmax(-1), gold, meta, OTHER_ORDER)
+    assert general == pytest.approx(dict(hans_metrics(logits.argmax(-1), gold, list(heuristics), list(subcases),
+                                                      OTHER_ORDER)))
+    np.testing.assert_allclose(set_margins(hans_set(), logits, gold, OTHER_ORDER),
+                               example_margins(logits, gold, OTHER_ORDER, two_way=True))
+    mnli_gold = rng.integers(0, 3, n)
+    assert set_metrics(mnli_set("mnli_m"), logits.argmax(-1), mnli_gold, meta, OTHER_ORDER) == pytest.approx(
+        dict(mnli_metrics("mnli_m", logits.argmax(-1), mnli_gold, OTHER_ORDER)))
+    np.testing.assert_allclose(set_margins(mnli_set("mnli_m"), logits, mnli_gold, OTHER_ORDER),
+                               example_margins(logits, mnli_gold, OTHER_ORDER))
+
+
+def test_a_two_label_set_with_its_own_label_names_and_a_grouping_column_by_hand():
+    import pandas as pd
+
+    from tis_ray.data.task import EvalDefinition, Group, Task, resolve_label_map
+    from tis_ray.evaluation import set_margins, set_metrics
+
+    task = Task(("negative", "positive"), ("text",), nli=False)
+    labels = ("neg", "pos")  # the set's own names, mapped by name
+    definition = EvalDefinition("imdb", labels, resolve_label_map("imdb", labels, task, {"neg": "negative",
+                                                                                       "pos": "positive"}),
+                                groups=(Group(("genre",), "imdb"), Group(("genre", "label"), "imdb")))
+    id2label = {0: "POSITIVE", 1: "NEGATIVE"}  # the model's outputs in another order
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 3.0], [0.5, 0.0]])  # predicts pos, neg, neg, pos
+    gold = np.array([1, 0, 1, 0])  # pos, neg, pos, neg -> right, right, wrong, wrong
+    meta = pd.DataFrame({"genre": ["a", "a", "b", "b"]})
+    assert set_metrics(definition, logits.argmax(-1), gold, meta, id2label) == {
+        "imdb/acc": 0.5, "imdb/a": 1.0, "imdb/b": 0.0, "imdb/a/neg": 1.0, "imdb/a/pos": 1.0, "imdb/b/neg": 0.0,
+        "imdb/b/pos": 0.0}
+    # gold pos = output 0: 2 - 0; gold neg = output 1: 1 - 0; pos: 1 - 3; neg: 0 - 0.5
+    np.testing.assert_allclose(set_margins(definition, logits, gold, id2label), [2.0, 1.0, -2.0, -0.5])

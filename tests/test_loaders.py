@@ -108,3 +108,45 @@ def test_files_source_with_synthetic_hans_and_caps(tmp_path):
     assert set(data.eval_sets) == {"mnli_m", "hans"}
     assert len(data.eval_sets["hans"]) == 6
     assert set(data.eval_sets["hans"]["heuristic"]) == {"lexical_overlap", "subsequence", "constituent"}
+
+
+def test_a_folder_load_dataset_opens_is_a_hub_source_with_class_label_names_remapped_by_name(tmp_path):
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    from tis_ray.data.loaders import hub_revision, read_hub_source, sha256_of_files
+    from tis_ray.spec import ColumnsSpec
+
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"]),
+                         "genre": Value("string")})
+    Dataset.from_dict({"text": ["bad", "good", "meh", "fine"], "label": [0, 1, -1, 1],
+                       "genre": ["a", "b", "a", "b"]}, features=features).to_parquet(str(folder / "train.parquet"))
+    columns = ColumnsSpec(text=["text"])
+    data, labels = read_hub_source(str(folder), None, "train", None, columns, None, keep=("genre",))
+    revision = hub_revision(str(folder), None, None)
+    assert labels == ("neg", "pos") and data["label"] == [0, 1, 1]  # the unlabelled row (-1) is skipped
+    assert data["text"] == ["bad", "good", "fine"] and data["genre"] == ["a", "b", "b"]
+    assert revision == sha256_of_files(folder)
+    swapped, labels = read_hub_source(str(folder), None, "train", None, columns, ("pos", "neg"))
+    assert labels == ("pos", "neg") and swapped["label"] == [1, 0, 0]  # ids follow the names given
+    (folder / "train.parquet").write_bytes((folder / "train.parquet").read_bytes() + b"\n")
+    assert hub_revision(str(folder), None, None) != revision
+
+
+def test_files_of_a_task_of_ones_own_take_their_label_names_sorted(tmp_path):
+    from tis_ray.data.loaders import load_data
+    from tis_ray.spec import EvalSetSpec
+
+    train, ood = tmp_path / "train.csv", tmp_path / "ood.csv"
+    train.write_text("review,stars\n" + "".join(f"r{i},{'high' if i % 3 else 'low'}\n" for i in range(9)))
+    ood.write_text("review,stars,site\n" + "".join(f"o{i},{'5' if i % 2 else '1'},s{i % 2}\n" for i in range(4)))
+    spec = DataSpec(source="files", train_file=str(train), columns={"text": ["review"], "label": "stars"})
+    entry = EvalSetSpec(name="ood", file=str(ood), label_map={"1": "low", "5": "high"}, groups=["site"])
+    data = load_data(spec, [entry])
+    assert data.task.labels == ("high", "low") and data.task.text_columns == ("text",) and not data.task.nli
+    assert data.train["text"][:3] == ["r0", "r1", "r2"] and data.train["label"][:3] == [1, 0, 0]
+    definition = data.definitions["ood"]
+    assert definition.labels == ("1", "5") and definition.label_map == {"1": ("low",), "5": ("high",)}
+    assert data.eval_sets["ood"]["site"] == ["s0", "s1", "s0", "s1"]
+    assert set(data.revisions) == {"train", "ood"} and data.revisions["train"].startswith("sha256:")

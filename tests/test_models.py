@@ -58,3 +58,29 @@ def test_train_with_a_generic_checkpoint_needs_label_order(tmp_path, capsys):
                  "--set", "model.label_order=[contradiction, entailment, neutral]"]) == 0
     lines = (tmp_path / "b" / "hans_predictions.txt").read_text().splitlines()
     assert lines[0] == "pairID,gold_label" and len(lines) == 181
+
+
+def test_a_task_of_two_labels_gets_a_two_way_head_by_name(tmp_path):
+    model = load_model("tiny-albert", labels=("negative", "positive"))
+    assert model.config.num_labels == 2 and model.config.id2label == {0: "negative", 1: "positive"}
+    assert model_label_ids(model, ("positive", "negative")) == [1, 0]
+    # a 3-way NLI checkpoint on a 2-label task: its head does not fit, so a fresh one is built for the task
+    fresh = load_model(checkpoint(tmp_path / "nli", ORIGINAL_GLUE_ORDER), labels=("negative", "positive"))
+    assert fresh.config.id2label == {0: "negative", 1: "positive"}
+    assert fresh.classifier.out_features == 2
+    with pytest.raises(TisRayError, match="names no 'entailment' label"):
+        model_label_ids(fresh)
+
+
+def test_a_four_label_head_with_generic_names_is_refused_without_label_order(tmp_path):
+    four = ["LABEL_0", "LABEL_1", "LABEL_2", "LABEL_3"]
+    tokenizer = tiny_albert_tokenizer()
+    config = AlbertConfig(vocab_size=len(tokenizer), num_labels=4, id2label=dict(enumerate(four)),
+                          label2id={n: i for i, n in enumerate(four)}, **TINY_ALBERT_CONFIG)
+    AlbertForSequenceClassification(config).save_pretrained(tmp_path / "four")
+    labels = ("entailment", "neutral", "contradiction", "unrelated")
+    with pytest.raises(TisRayError, match=r"4-way classification head whose labels are named label_0"):
+        load_model(str(tmp_path / "four"), labels=labels)
+    order = ["unrelated", "entailment", "neutral", "contradiction"]
+    model = load_model(str(tmp_path / "four"), labels=labels, label_order=order)
+    assert model_label_ids(model, labels) == [1, 2, 3, 0]

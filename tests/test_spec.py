@@ -48,11 +48,14 @@ def test_load_spec_with_overrides(tmp_path):
         load_spec(tmp_path / "missing.yaml")
 
 
-def test_every_shipped_experiment_validates_and_dry_runs(capsys):
+def test_every_shipped_experiment_validates_and_dry_runs(capsys, tmp_path, monkeypatch):
     from pathlib import Path
 
     from tis_ray.cli import main
+    from tis_ray.data.synthetic_tasks import write_demo_task
 
+    write_demo_task(tmp_path / "demo-task", n_train=20, n_eval=12)  # what the task demos read, relative to here
+    monkeypatch.chdir(tmp_path)
     specs = sorted(Path(__file__).parents[1].glob("experiments/*.yaml"))
     assert len(specs) >= 10
     for path in specs:

@@ -238,3 +238,19 @@ def test_wandb_offline_writes_one_run_per_trial(finished_sweep):
     offline = sorted((run_dir.parents[1] / "wandb").glob("offline-run-*"))
     assert len(offline) == 6
     assert all(list(folder.glob("run-*.wandb")) for folder in offline)
+
+
+def test_same_run_fills_the_defaults_a_recorded_spec_predates():
+    from tis_ray.spec import build_spec, dump_spec
+    from tis_ray.sweep import same_run
+
+    spec = build_spec(small_spec_dict())
+    recorded = yaml.safe_load(dump_spec(spec))
+    for section, field in (("train", "schedule"), ("data", "pool_size"), ("dynamics", "seeds"), (None, "eval_sets")):
+        (recorded[section] if section else recorded).pop(field)  # fields a run directory of an older tis_ray lacks
+    recorded["data"]["columns"] = {"premise": "premise", "hypothesis": "hypothesis", "label": "label"}
+    recorded["provenance"] = {"train": "generated:0"}  # what the run recorded: not compared
+    assert same_run(yaml.safe_dump(recorded), spec)
+    recorded["grid"]["seeds"] = [7]
+    assert not same_run(yaml.safe_dump(recorded), spec)
+    assert not same_run("grid: {data_pct: [2]}", spec)  # no longer validates

@@ -10,8 +10,8 @@ per-example outcomes), fits a datamodel per target (tis_ray.datamodels), and wri
     top_<target>.md     the most helpful and most harmful examples, with their text
 
 Targets: a metric of the results table (mnli_m/acc, hans/acc, hans/lexical_overlap/non_entailed, ...), the mean
-margin over an evaluation set or a HANS group (margin:mnli_m, margin:hans/lexical_overlap/non_entailed), or
-the mean margin of chosen examples (examples:mnli_m:3,17,42).
+margin over an evaluation set or one of its groups (margin:mnli_m, margin:hans/lexical_overlap/non_entailed,
+margin:ood/<group value>), or the mean margin of chosen examples (examples:mnli_m:3,17,42).
 """
 
 from __future__ import annotations
@@ -74,10 +74,11 @@ def random_trials(run_dir: str, sampler: str = "random") -> RandomTrials:
 
 
 def default_targets(table: pd.DataFrame) -> list[str]:
-    """Return the targets fitted when none are named: MNLI-m, HANS overall and HANS non-entailed per heuristic."""
-    from tis_ray.report import COMPARED
+    """Return the targets fitted when none are named: the metrics the report compares (MNLI-m, HANS overall and
+    HANS non-entailed per heuristic on the MNLI sources; each set's accuracy otherwise), MNLI-mm left out."""
+    from tis_ray.report import compared_metrics
 
-    return [m for m in COMPARED if m != "mnli_mm/acc" and m in table and table[m].notna().all()]
+    return [m for m in compared_metrics(table) if m != "mnli_mm/acc" and table[m].notna().all()]
 
 
 def trial_outcomes(storage: Storage, trial_id: str, eval_set: str) -> np.ndarray:
@@ -89,22 +90,30 @@ def trial_outcomes(storage: Storage, trial_id: str, eval_set: str) -> np.ndarray
     return storage.read_npy(rel).astype(np.float32)
 
 
-def _hans_group(storage: Storage, group: str) -> np.ndarray:
-    """Return the rows of HANS in `group`: a heuristic ('lexical_overlap') or a heuristic and gold half
-    ('lexical_overlap/non_entailed')."""
-    from tis_ray.data.schema import HANS_HEURISTICS
+def group_rows(storage: Storage, eval_set: str, group: str) -> np.ndarray:
+    """Return the rows of `eval_set` in `group`: a value of one of its groups, or its first values (HANS:
+    'lexical_overlap' or 'lexical_overlap/non_entailed'). Raises TisRayError naming the groups it has."""
+    from tis_ray.data.prepare import MANIFEST
+    from tis_ray.data.task import EvalDefinition
     from tis_ray.preparation import PREPARED_FILE
 
-    heuristic, _, kind = group.partition("/")
-    if heuristic not in HANS_HEURISTICS or kind not in ("", "entailed", "non_entailed"):
-        raise TisRayError(f"unknown HANS group {group!r}: a heuristic ({', '.join(HANS_HEURISTICS)}), optionally "
-                          "/entailed or /non_entailed")
     data = next(iter(storage.read_json(PREPARED_FILE)["data_by_tokenizer"].values()))
-    meta = pd.read_parquet(io.BytesIO(storage.read_bytes(f"{data}/hans_meta.parquet")))
-    rows = meta["heuristic"].to_numpy() == heuristic
-    if kind:
-        rows &= meta["label"].to_numpy() == (1 if kind == "non_entailed" else 0)
-    return np.flatnonzero(rows)
+    manifest = storage.read_json(f"{data}/{MANIFEST}")
+    if eval_set not in manifest.get("definitions", {}):
+        raise TisRayError(f"unknown evaluation set {eval_set!r}: the run has {', '.join(manifest['eval_sets'])}")
+    definition = EvalDefinition.from_json(manifest["definitions"][eval_set])
+    meta = pd.read_parquet(io.BytesIO(storage.read_bytes(f"{data}/{manifest['eval_meta'][eval_set]}")))
+    gold = np.array(definition.labels)[meta["label"].to_numpy()]
+    known: set[str] = set()
+    for g in definition.groups:
+        values = [gold if c == "label" else meta[c].astype(str).to_numpy() for c in g.columns]
+        keys = np.array(["/".join(parts) for parts in zip(*values, strict=True)])
+        rows = np.flatnonzero((keys == group) | np.char.startswith(keys.astype(str), f"{group}/"))
+        if len(rows):
+            return rows
+        known |= set(keys.tolist())
+    raise TisRayError(f"unknown group {group!r} of {eval_set}: it has "
+                      f"{', '.join(sorted(known)[:12]) or 'no groups'}{' ...' if len(known) > 12 else ''}")
 
 
 def target_values(trials: RandomTrials, target: str) -> np.ndarray:
@@ -116,7 +125,7 @@ def target_values(trials: RandomTrials, target: str) -> np.ndarray:
     if target.startswith("margin:"):
         name = target.removeprefix("margin:")
         eval_set, _, group = name.partition("/")
-        rows = _hans_group(trials.storage, group) if group else None
+        rows = group_rows(trials.storage, eval_set, group) if group else None
         values = []
         for t in trials.trial_ids:
             margins = trial_outcomes(trials.storage, t, eval_set)[:, 0]
@@ -124,7 +133,7 @@ def target_values(trials: RandomTrials, target: str) -> np.ndarray:
         return np.array(values)
     if target not in trials.table:
         raise TisRayError(f"unknown target {target!r}: a metric of the results table (e.g. mnli_m/acc), "
-                          "margin:SET[/heuristic/kind] or examples:SET:i,j,k")
+                          "margin:SET[/group value] or examples:SET:i,j,k")
     return trials.table[target].to_numpy(dtype=np.float64)
 
 
@@ -216,8 +225,8 @@ def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, 
 
 
 def pool_text(run_dir: str) -> pd.DataFrame | None:
-    """Return the pool's premise, hypothesis and label (the run's data loaded again: the cached hub copy, the
-    files, or the synthetic corpus), or None when it cannot be loaded."""
+    """Return the pool's text columns (premise and hypothesis, or text) and label name (the run's data loaded
+    again: the cached hub copy, the files, or the synthetic corpus), or None when it cannot be loaded."""
     from tis_ray.data.loaders import load_data
     from tis_ray.spec import load_run_spec
 
@@ -227,13 +236,13 @@ def pool_text(run_dir: str) -> pd.DataFrame | None:
     except TisRayError as exc:
         log.warning("the pool's text is not available (%s): the table names examples by index only", exc)
         return None
-    return data.train.select_columns(["premise", "hypothesis", "label"]).to_pandas()
+    table = data.train.select_columns([*data.task.text_columns, "label"]).to_pandas()
+    table["label"] = np.array(data.task.labels)[table["label"].to_numpy()]
+    return table
 
 
 def top_examples_markdown(run_dir: str, target: str, effects: np.ndarray, rows: int = TOP_ROWS) -> str:
     """Return the Markdown tables of the `rows` most helpful and most harmful pool examples for `target`."""
-    from tis_ray.data.schema import MNLI_LABELS
-
     text = pool_text(run_dir)
     parts = [f"# {target}: the examples whose inclusion changes it most", ""]
     for title, order in (("Most helpful", np.argsort(-effects, kind="stable")),
@@ -241,8 +250,7 @@ def top_examples_markdown(run_dir: str, target: str, effects: np.ndarray, rows: 
         chosen = order[:rows]
         table = pd.DataFrame({"example": chosen, "effect": effects[chosen]})
         if text is not None:
-            table["premise"] = text["premise"].to_numpy()[chosen]
-            table["hypothesis"] = text["hypothesis"].to_numpy()[chosen]
-            table["label"] = [MNLI_LABELS[i] for i in text["label"].to_numpy()[chosen]]
+            for column in text.columns:
+                table[column] = text[column].to_numpy()[chosen]
         parts += [f"## {title}", "", table.to_markdown(index=False, floatfmt=".4g"), ""]
     return "\n".join(parts)

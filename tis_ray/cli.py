@@ -270,6 +270,15 @@ def cmd_doctor(args) -> int:
     return 2 if found else 0
 
 
+def cmd_demo_task(args) -> int:
+    """Write the synthetic tasks' files (a single-sentence task, a 4-label pair task, out-of-distribution sets)."""
+    from tis_ray.data.synthetic_tasks import write_demo_task
+
+    for name, path in write_demo_task(args.folder, n_train=args.n_train).items():
+        print(f"{name:>18}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the tis-ray command."""
     parser = argparse.ArgumentParser(prog="tis-ray", description=__doc__)
@@ -351,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attribute", help="datamodels and LDS from a run's random-subset trials")
     p.add_argument("run_dir", help="run directory (local path or URI) with many random-subset trials of one pool")
     p.add_argument("--target", action="append", default=[],
-                   help="what to attribute: a results-table metric (mnli_m/acc), margin:SET[/heuristic/kind] or "
+                   help="what to attribute: a results-table metric (mnli_m/acc), margin:SET[/group value] or "
                         "examples:SET:i,j,k; repeatable (default: MNLI-m, HANS, HANS non-entailed per heuristic)")
     p.add_argument("--score", action="append", default=[], metavar="NAME=PATH.npy",
                    help="an imported per-example score to check by its LDS (e.g. from TRAK); repeatable")
@@ -380,6 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="the sampler the others are compared with: a type (random) or a setting "
                                       "(random(nested=True)); default: the spec's report.baseline, random")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo-task", help="write synthetic task files to try `data.source: hub | files` offline")
+    p.add_argument("folder", help="where to write them (experiments/own_task_demo.yaml reads ./demo-task)")
+    p.add_argument("--n-train", type=int, default=800, help="training examples per task")
+    p.set_defaults(func=cmd_demo_task)
 
     p = sub.add_parser("doctor", help="Python, torch, CUDA, GPUs, cuML / CuPy, Ray: what runs here, what would break")
     p.add_argument("--address", help="also list the nodes and GPUs of the Ray cluster at this address ('auto')")

@@ -70,10 +70,11 @@ def protocol_rows(table: pd.DataFrame, default_epochs: int | None) -> pd.DataFra
     return pd.concat([separate.assign(protocol=SEPARATE), one_run.assign(protocol=ONE_RUN)], ignore_index=True)
 
 
-def epoch_table(table: pd.DataFrame, default_epochs: int | None) -> pd.DataFrame:
-    """Return MNLI accuracy in % per (setting, budget, protocol, epoch): mean, std and seeds."""
+def epoch_table(table: pd.DataFrame, default_epochs: int | None, metrics=MNLI_PERCENT) -> pd.DataFrame:
+    """Return accuracy in % (`metrics`: (column, label) pairs, default MNLI's) per (setting, budget, protocol,
+    epoch): mean, std and seeds."""
     rows = protocol_rows(table, default_epochs)
-    cols = [(c, label) for c, label in MNLI_PERCENT if c in rows and rows[c].notna().any()]
+    cols = [(c, label) for c, label in metrics if c in rows and rows[c].notna().any()]
     grouped = rows.groupby(["base", "budget", "protocol", "epoch"], dropna=False)
     out = pd.concat({label: grouped[c].agg(["mean", "std"]) * 100 for c, label in cols}, axis=1)
     out[("seeds", "n")] = grouped["seed"].nunique()

@@ -101,7 +101,8 @@ def learning_curves(done: pd.DataFrame, metric: str, n_full: int, baseline: str,
             continue
         needed = [share_needed(fit, boot_means[(setting, n)]) for fit, boot_means in draws
                   if (setting, n) in boot_means.index]
-        low, high = (np.percentile(needed, [2.5, 97.5]) if needed else (np.nan, np.nan))
+        # "nearest": a bootstrap fit that never reaches the accuracy says inf, which interpolation would make NaN
+        low, high = (np.percentile(needed, [2.5, 97.5], method="nearest") if needed else (np.nan, np.nan))
         rows.append({"setting": setting, "n_train": n, "share": n / n_full, "accuracy": acc,
                      "baseline_share_needed": share_needed(base, acc), "ci_low": low, "ci_high": high})
     return curves, pd.DataFrame(rows, columns=columns)

@@ -1,7 +1,9 @@
-"""MNLI accuracy and HANS accuracy per heuristic and subcase, with predictions in HANS's official format.
+"""Accuracy of any evaluation set, overall and per subgroup, through its label mapping; HANS's predictions in
+its official format.
 
 Predictions are mapped to labels through the model's own id2label, never by position: published MNLI
-checkpoints disagree on label order.
+checkpoints disagree on label order. A set's gold label counts a prediction right when the predicted label
+is one its EvalDefinition maps it to (HANS's non-entailment: neutral or contradiction).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tis_ray.data.schema import HANS_HEURISTICS, MNLI_LABELS
+from tis_ray.data.task import EvalDefinition
 from tis_ray.io import write_text
 
 
@@ -82,3 +86,45 @@ def example_margins(logits: np.ndarray, gold: np.ndarray, id2label: dict, two_wa
     rest = logits.copy()
     rest[rows, columns] = -np.inf
     return picked - rest.max(axis=1)
+
+
+def _right_outputs(definition: EvalDefinition, id2label: dict) -> np.ndarray:
+    """Return a bool [set labels, model outputs] matrix: which outputs are right for each gold label."""
+    ids = label_ids(id2label)
+    right = np.zeros((len(definition.labels), len(ids)), dtype=bool)
+    for row, label in enumerate(definition.labels):
+        for name in definition.label_map[label]:
+            if name not in ids:
+                raise ValueError(f"the model's id2label {id2label} names no {name!r} label: tis_ray maps "
+                                 "predictions to labels by name, never by position")
+            right[row, ids[name]] = True
+    return right
+
+
+def correct_predictions(definition: EvalDefinition, pred_ids: np.ndarray, gold: np.ndarray,
+                        id2label: dict) -> np.ndarray:
+    """Return a bool per example: the predicted model output is one the gold label (a set label id) maps to."""
+    return _right_outputs(definition, id2label)[np.asarray(gold), np.asarray(pred_ids)]
+
+
+def set_metrics(definition: EvalDefinition, pred_ids: np.ndarray, gold: np.ndarray, meta: pd.DataFrame,
+                id2label: dict) -> dict[str, float]:
+    """Return '<set>/acc' and each group's accuracy '<prefix>/<value>[/<value>]' (groups of `meta`'s columns;
+    'label' is the gold label's name), groups in sorted order."""
+    correct = correct_predictions(definition, pred_ids, gold, id2label)
+    metrics = {f"{definition.name}/acc": float(correct.mean())}
+    gold_names = np.array(definition.labels)[np.asarray(gold)]
+    for group in definition.groups:
+        values = [gold_names if c == "label" else meta[c].astype(str).to_numpy() for c in group.columns]
+        keys = np.array(["/".join(parts) for parts in zip(*values, strict=True)])
+        for key in sorted(set(keys.tolist())):
+            metrics[f"{group.prefix}/{key}"] = float(correct[keys == key].mean())
+    return metrics
+
+
+def set_margins(definition: EvalDefinition, logits: np.ndarray, gold: np.ndarray, id2label: dict) -> np.ndarray:
+    """Return each example's margin: the best logit among the outputs its gold label maps to minus the best
+    of the others (positive = right). One mapped label: the gold logit against the best other class."""
+    right = _right_outputs(definition, id2label)[np.asarray(gold)]
+    logits = np.asarray(logits, dtype=np.float64)
+    return np.where(right, logits, -np.inf).max(axis=1) - np.where(right, -np.inf, logits).max(axis=1)

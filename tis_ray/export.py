@@ -56,13 +56,17 @@ def _base_row(trial_id: str | None, point: GridPoint, status: str, error: str | 
     return {"trial_id": trial_id, "status": status, "error": error, **point.row_fields()}
 
 
-def expected_grid(run_dir: str | Path) -> list[GridPoint]:
-    """Return the grid points of the run's recorded spec (empty without one, or when it no longer validates)."""
+def _recorded_spec(run_dir: str | Path):
     try:
-        spec = load_run_spec(run_dir)
+        return load_run_spec(run_dir)
     except SpecError as exc:
         log.warning("%s; trials that never started are not listed", exc)
-        return []
+        return None
+
+
+def expected_grid(run_dir: str | Path) -> list[GridPoint]:
+    """Return the grid points of the run's recorded spec (empty without one, or when it no longer validates)."""
+    spec = _recorded_spec(run_dir)
     return spec.grid_points() if spec is not None else []
 
 
@@ -100,16 +104,20 @@ def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
     """Return the tidy results table of a finished, interrupted or resumed run directory.
 
     Trials of the spec's grid that never started (an interrupted sweep) get a row with status not_started.
+    Columns revision/<source> hold the revision of the model and of each data source the run read.
     """
     storage = Storage(run_dir)
     trials = trial_dirs(storage)
-    expected = expected_grid(run_dir)
+    spec = _recorded_spec(run_dir)
+    expected = spec.grid_points() if spec is not None else []
     if not trials and not expected:
         raise TisRayError(f"{run_dir}: no trials found (expected */params.json written by Ray Tune)")
     rows = [row for trial in trials for row in _trial_rows(storage, trial, per_epoch)]
     seen = {row["_grid_key"] for row in rows}
     rows += [_base_row(None, point, "not_started", None) for point in expected if point.key() not in seen]
     table = pd.DataFrame(rows).drop(columns="_grid_key", errors="ignore")
+    for source, revision in (spec.provenance.items() if spec is not None else ()):  # what every trial read
+        table[f"revision/{source}"] = revision
     for column in KEY_COLUMNS:
         if column not in table:
             table[column] = None

@@ -61,28 +61,29 @@ def _label_names(config) -> list[str]:
     return [str(id2label.get(i, id2label.get(str(i), ""))).lower() for i in range(len(id2label))]
 
 
-def _is_nli_classifier(config) -> bool:
-    """True for a checkpoint that already has a trained 3-way sequence-classification head."""
+def _has_trained_head(config, n_labels: int) -> bool:
+    """True for a checkpoint that already has a trained sequence-classification head of `n_labels` outputs."""
     heads = [a for a in (getattr(config, "architectures", None) or []) if a.endswith("ForSequenceClassification")]
-    return bool(heads) and config.num_labels == 3
+    return bool(heads) and config.num_labels == n_labels
 
 
-def load_model(name: str, seed: int = 0, vocab_size: int | None = None,
-               label_order: list[str] | None = None) -> PreTrainedModel:
-    """Return a 3-way NLI sequence classifier whose id2label names every output.
+def load_model(name: str, seed: int = 0, vocab_size: int | None = None, label_order: list[str] | None = None,
+               labels: tuple[str, ...] | list[str] = MNLI_LABELS) -> PreTrainedModel:
+    """Return a sequence classifier for the task's `labels` (default MNLI's) whose id2label names every output.
 
-    `tiny-albert` is built from scratch (initialized from `seed`). A checkpoint with a 3-way head keeps its
-    own label order: the names in its config, or `label_order` when the config says only LABEL_0..2 (a
-    checkpoint with generic names and no `label_order` is refused: its order would be a guess). A base model
-    without such a head gets a fresh 3-label head, in `label_order` or MNLI order.
+    `tiny-albert` is built from scratch (initialized from `seed`). A checkpoint with a head of as many outputs
+    keeps its own label order: the names in its config, or `label_order` when the config says only LABEL_0,
+    LABEL_1, ... (a checkpoint with other names and no `label_order` is refused: its order would be a guess). A
+    base model without such a head gets a fresh head, in `label_order` or the task's order.
     """
-    order = list(label_order or MNLI_LABELS)
+    labels = tuple(str(label).lower() for label in labels)
+    order = list(label_order or labels)
     id2label = dict(enumerate(order))
     label2id = {v: k for k, v in id2label.items()}
     torch.manual_seed(seed)
     if name == TINY_ALBERT:
         config = AlbertConfig(vocab_size=vocab_size or len(SPECIAL_TOKENS) + len(synthetic.vocabulary()),
-                              num_labels=3, id2label=id2label, label2id=label2id, pad_token_id=0,
+                              num_labels=len(order), id2label=id2label, label2id=label2id, pad_token_id=0,
                               **TINY_ALBERT_CONFIG)
         return AlbertForSequenceClassification(config)
     try:
@@ -90,17 +91,37 @@ def load_model(name: str, seed: int = 0, vocab_size: int | None = None,
     except OSError as exc:
         raise TisRayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
     names = _label_names(config)
-    named = _is_nli_classifier(config) and set(MNLI_LABELS) <= set(names)
-    if _is_nli_classifier(config) and not named and label_order is None:
-        raise TisRayError(f"model.name: {name} has a 3-way classification head whose labels are named "
-                          f"{', '.join(names)}: which output is entailment is unknown; give "
-                          "model.label_order, e.g. [contradiction, entailment, neutral] (see its model card)")
+    trained = _has_trained_head(config, len(labels))
+    named = trained and set(labels) <= set(names)
+    if trained and not named and label_order is None:
+        raise TisRayError(f"model.name: {name} has a {len(labels)}-way classification head whose labels are named "
+                          f"{', '.join(names)}: which output is {labels[0]} is unknown; give model.label_order, "
+                          f"e.g. [{', '.join(sorted(labels))}] in its output order (see its model card)")
     if named and label_order is not None and names != order:
         raise TisRayError(f"model.label_order {order} contradicts {name}'s own id2label ({', '.join(names)}): "
                           "drop model.label_order")
     if not named:
-        config.num_labels, config.id2label, config.label2id = 3, id2label, label2id
-    return AutoModelForSequenceClassification.from_pretrained(name, config=config)
+        config.num_labels, config.id2label, config.label2id = len(order), id2label, label2id
+    # a head of another size (a 3-way checkpoint on a 2-label task) is replaced by a fresh one
+    return AutoModelForSequenceClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+
+
+def model_revision(name: str) -> str:
+    """Return what a model's weights are at: the hub commit it was read from ('name@<commit>'), a local
+    checkpoint's sha256 (tis_ray.data.loaders.sha256_of_files), or the built-in tiny-albert's definition."""
+    if name == TINY_ALBERT:
+        return "tiny-albert (built in, no weights)"
+    from pathlib import Path
+
+    if Path(name).exists():
+        from tis_ray.data.loaders import sha256_of_files
+
+        return sha256_of_files(name)
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except OSError as exc:
+        raise TisRayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
+    return f"{name}@{getattr(config, '_commit_hash', None) or 'unknown commit'}"
 
 
 def load_encoder_model(name: str) -> PreTrainedModel:
@@ -113,14 +134,15 @@ def load_encoder_model(name: str) -> PreTrainedModel:
         raise TisRayError(f"cannot load model {name!r}: {str(exc).splitlines()[0]}") from None
 
 
-def model_label_ids(model: PreTrainedModel) -> list[int]:
-    """Return, for dataset label ids 0..2 (MNLI order), the model's output id of the same label name."""
+def model_label_ids(model: PreTrainedModel, labels: tuple[str, ...] | list[str] = MNLI_LABELS) -> list[int]:
+    """Return, for dataset label ids 0, 1, ... (the task's `labels`, default MNLI's), the model's output id of the
+    same label name."""
     by_name = {str(v).lower(): int(k) for k, v in model.config.id2label.items()}
-    missing = [n for n in MNLI_LABELS if n not in by_name]
+    missing = [n for n in labels if n not in by_name]
     if missing:
         raise TisRayError(f"the model's id2label {model.config.id2label} names no {missing[0]!r} label: "
                           "tis_ray maps predictions to labels by name, never by position")
-    return [by_name[n] for n in MNLI_LABELS]
+    return [by_name[n] for n in labels]
 
 
 def freeze_base(model: PreTrainedModel) -> None:

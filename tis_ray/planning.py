@@ -45,13 +45,29 @@ def pilot_paired_table(pilot: str, baseline: str) -> pd.DataFrame:
     return paired_vs_random(rows[rows["status"] == "completed"], baseline=baseline)
 
 
+def planned_metrics(spec: SweepSpec) -> list[str]:
+    """Return the metrics a sweep of `spec` compares: MNLI both ways, HANS overall and non-entailed per heuristic
+    for the MNLI sources' sets; each other set's accuracy and the compare entries that name a metric."""
+    from tis_ray.data.schema import HANS_HEURISTICS
+
+    metrics = []
+    for entry in spec.eval_sets:
+        if entry == "hans":
+            metrics += ["hans/acc", *(f"hans/{h}/non_entailed" for h in HANS_HEURISTICS)]
+        elif isinstance(entry, str):
+            metrics.append(f"{entry}/acc")
+        else:
+            metrics += [p for p in entry.compare or [f"{entry.name}/acc"] if not set("*?[") & set(p)]
+    return metrics
+
+
 def seed_plan(spec: SweepSpec, mnli_difference: float = 1.0, hans_difference: float = 5.0,
               pilot: pd.DataFrame | None = None, alpha: float = ALPHA, power: float = POWER) -> pd.DataFrame:
     """Return one row per (comparison, metric): the difference to detect (points), the paired std used and where
     it came from, the seeds needed at `power`, the spec's seeds and the difference those seeds can detect.
 
     `pilot`: a paired table (`pilot_paired_table`) whose observed stds replace the defaults."""
-    from tis_ray.report import COMPARED, baseline_setting
+    from tis_ray.report import baseline_setting
     from tis_ray.samplers import sampler_label
 
     labels = [sampler_label(entry) for entry in spec.grid.samplers]
@@ -63,8 +79,8 @@ def seed_plan(spec: SweepSpec, mnli_difference: float = 1.0, hans_difference: fl
     for setting in labels:
         if setting == base:
             continue
-        for metric in COMPARED:
-            difference = mnli_difference if metric.startswith("mnli") else hans_difference
+        for metric in planned_metrics(spec):
+            difference = hans_difference if metric.startswith("hans") else mnli_difference
             std, source = float("nan"), ""
             if (setting, metric) in observed.index:
                 std, source = float(observed[(setting, metric)]), "pilot (this comparison)"
@@ -72,7 +88,9 @@ def seed_plan(spec: SweepSpec, mnli_difference: float = 1.0, hans_difference: fl
                 std = float(np.sqrt((observed.xs(metric, level="metric") ** 2).mean()))
                 source = "pilot (all comparisons)"
             if not std > 0:
-                std, source = paired_std_from_seed_std(SEED_STD_POINTS[metric]), "default"
+                default = SEED_STD_POINTS.get(metric)
+                std = paired_std_from_seed_std(default or SEED_STD_POINTS["hans/acc"])
+                source = "default" if default else "default (HANS overall's, as no table has this set: --pilot)"
             rows.append({"comparison": f"{setting} vs {base or baseline}", "metric": metric,
                          "difference": difference, "paired_std": std, "std_from": source,
                          "seeds_needed": seeds_needed(difference, std, alpha, power), "seeds_in_spec": n_spec,

@@ -143,9 +143,10 @@ def reference_run(spec: SweepSpec, out: Path | None, data: PreparedData, gpus: f
              ref.model.name, seed, len(data.train), ref.train.epochs, where.describe(),
              ", recording training dynamics" if dynamics_out else "")
     tokenizer = load_tokenizer(ref.model.name, ref.model.tokenizer)
-    recorder = DynamicsRecorder(len(data.train), ref.train.epochs) if dynamics_out else None
+    labels = data.task.labels
+    recorder = DynamicsRecorder(len(data.train), ref.train.epochs, len(labels)) if dynamics_out else None
     trained = fit(ref, data.train, seed=seed, tokenizer=tokenizer, placement=where, recorder=recorder,
-                  progress=f"reference fine-tune (seed {seed})")
+                  progress=f"reference fine-tune (seed {seed})", labels=labels)
     if out is not None:
         with folder_written_whole(out, replace=True) as tmp:
             trained.model.save_pretrained(str(tmp))
@@ -379,11 +380,37 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         def relative(folder: str) -> str:
             return os.path.relpath(folder, local_run)
 
-        return {"data_by_tokenizer": {key: relative(f) for key, f in shared.folders.items()},
+        return {"revisions": source_revisions(spec, sweep_data.revisions),
+                "data_by_tokenizer": {key: relative(f) for key, f in shared.folders.items()},
                 "clusters_by_sampler": {key: relative(f) for key, f in clusters.items()},
                 "dynamics": relative(dynamics) if dynamics else None,
                 "embeddings": relative(str(embeddings)) if embeddings else None,
                 "indices_by_sampler": {key: relative(f) for key, f in indices.items()}}
+
+
+def source_revisions(spec: SweepSpec, data_revisions: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the revision of every source a sweep reads: the training data ('train'), each evaluation set (by
+    name), the model ('model'; 'model:<name>' for each other model of the grid). `data_revisions`: the loaded
+    data's, when at hand (else they are read from the sources, without reading the data)."""
+    from tis_ray.data.loaders import data_revisions as read_revisions
+    from tis_ray.models import model_revision
+
+    revisions = dict(data_revisions if data_revisions is not None else read_revisions(spec.data, spec.eval_sets))
+    revisions["model"] = model_revision(spec.model.name)
+    for name in sorted({s.model.name for s in map(spec.for_point, spec.grid_points())} - {spec.model.name}):
+        revisions[f"model:{name}"] = model_revision(name)
+    return revisions
+
+
+def changed_revision(recorded: dict[str, str], current: dict[str, str]) -> str | None:
+    """Return a line naming the sources whose revision differs from the recorded one, with the first one's
+    revisions then and now; None when none does."""
+    changed = [source for source in sorted(set(recorded) | set(current)) if recorded.get(source) != current.get(source)]
+    if not changed:
+        return None
+    first = changed[0]
+    return (f"{' and '.join(changed)} changed since the run started ({first} was read at "
+            f"{recorded.get(first, 'no revision')}, is now at {current.get(first, 'no revision')})")
 
 
 def trial_inputs(prepared: dict[str, Any], spec: SweepSpec, point: GridPoint,

@@ -28,6 +28,7 @@ from tis_ray.comparison import (  # noqa: E402
     sampler_entries,
 )
 from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
+from tis_ray.data.task import EvalDefinition, hans_set, mnli_set  # noqa: E402
 from tis_ray.errors import SpecError, TisRayError  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
 from tis_ray.io import write_text, write_via  # noqa: E402
@@ -64,9 +65,38 @@ def metrics_present(table: pd.DataFrame, metrics) -> list[tuple[str, str]]:
     return [(c, label) for c, label in metrics if c in table and table[c].notna().any()]
 
 
+NOT_EVAL_SETS = ("train", "subset")  # prefixes of result columns that are not evaluation sets
+
+
+def eval_set_names(table: pd.DataFrame) -> list[str]:
+    """Return the evaluation sets of a results table, in its column order: every '<set>/acc' column's set (and
+    HANS wherever a hans/ column is)."""
+    columns = [c for c in table.columns if isinstance(c, str)]
+    sets = [c[:-4] for c in columns if c.endswith("/acc") and "/" not in c[:-4] and c[:-4] not in NOT_EVAL_SETS]
+    if "hans" not in sets and any(c.startswith("hans/") for c in columns):  # HANS's groups without its overall
+        sets.append("hans")
+    return sets
+
+
+def eval_metrics(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """Return (column, label) of every evaluation metric the table has: the MNLI and HANS ones first in their
+    usual order and names, then each other set's accuracy and its groups' ('<set>/<group value>')."""
+    sets = eval_set_names(table)
+    known = [(c, label) for c, label in (*MNLI, ("hans/acc", "HANS"), *HANS) if c.split("/")[0] in sets]
+    others = [(c, c) for name in sets if name not in ("mnli_m", "mnli_mm", "hans")
+              for c in [f"{name}/acc", *(c for c in table.columns if isinstance(c, str) and c.startswith(f"{name}/")
+                                         and c != f"{name}/acc")]]
+    return metrics_present(table, known + others)
+
+
+def in_percent(label: str) -> bool:
+    """True for a metric shown in % (every accuracy but HANS's, which the original's tables gave as fractions)."""
+    return not label.startswith("HANS")
+
+
 def per_seed_tables(done: pd.DataFrame) -> dict[int, pd.DataFrame]:
     """Return {seed: table of (setting, budget) x metrics} for completed trials."""
-    cols = metrics_present(done, MNLI + HANS)
+    cols = eval_metrics(done)
     out = {}
     for seed, part in done.groupby("seed"):
         t = part.set_index(GROUP)[[c for c, _ in cols] + (["n_train"] if "n_train" in part else [])].sort_index()
@@ -76,7 +106,7 @@ def per_seed_tables(done: pd.DataFrame) -> dict[int, pd.DataFrame]:
 
 def mean_std_table(done: pd.DataFrame, n_seeds_expected: int) -> pd.DataFrame:
     """Return mean, std and n seeds per (setting, budget) for every metric (std NaN with one seed)."""
-    cols = metrics_present(done, MNLI + HANS)
+    cols = eval_metrics(done)
     grouped = done.groupby(GROUP, dropna=False)  # budget-free settings (num_clusters) have no budget
     table = pd.concat({label: grouped[c].agg(["mean", "std"]) for c, label in cols}, axis=1)
     if "n_train" in done:  # a budget-free sampler's subset size can change from seed to seed
@@ -89,9 +119,44 @@ def mean_std_table(done: pd.DataFrame, n_seeds_expected: int) -> pd.DataFrame:
 
 PAIRED_COLUMNS = ["setting", "budget", "metric", "n", "mean", "std", "ci_low", "ci_high", "t", "p", "p_holm",
                   "p_equivalence", "p_equivalence_holm", "margin", "mde", "verdict"]
-# what the paired comparisons test: MNLI both ways, HANS overall and its non-entailed half per heuristic
-COMPARED = ("mnli_m/acc", "mnli_mm/acc", "hans/acc", *(f"hans/{h}/non_entailed" for h in HANS_HEURISTICS))
 METRIC_LABELS = {**dict(MNLI), **dict(HANS), "hans/acc": "HANS"}
+
+
+def comparison_rules(spec) -> dict[str, EvalDefinition]:
+    """Return {set name: the definition whose `compare` and `equivalence_margin` the paired comparisons follow}
+    for a run's spec (None, an exported table: the MNLI sources' own sets)."""
+    rules = {"mnli_m": mnli_set("mnli_m"), "mnli_mm": mnli_set("mnli_mm"), "hans": hans_set()}
+    for entry in (spec.eval_sets if spec is not None else []):
+        if not isinstance(entry, str):
+            rules[entry.name] = EvalDefinition(entry.name, (), {}, compare=tuple(entry.compare or ()),
+                                               equivalence_margin=entry.equivalence_margin)
+    return rules
+
+
+def compared_metrics(done: pd.DataFrame, rules: dict[str, EvalDefinition] | None = None) -> list[str]:
+    """Return the metrics the paired comparisons test: per evaluation set, those its definition's `compare`
+    names (default '<set>/acc'; HANS: overall and its non-entailed half per heuristic)."""
+    rules = rules or comparison_rules(None)
+    columns = [c for c in done.columns if isinstance(c, str)]
+    builtin = ("mnli_m", "mnli_mm", "hans")  # the MNLI sources' sets first, in their usual order
+    sets = eval_set_names(done)
+    metrics = []
+    for name in [n for n in builtin if n in sets] + [n for n in sets if n not in builtin]:
+        rule = rules.get(name, EvalDefinition(name, (), {}))
+        metrics += rule.compared([c for c in columns if c.startswith(f"{name}/")])
+    return metrics
+
+
+def equivalence_margins(metrics, rules: dict[str, EvalDefinition], margin: float, hans_margin: float) -> dict:
+    """Return each metric's TOST margin in points: its set's equivalence_margin, HANS's `hans_margin`, else
+    `margin`."""
+    def of(metric: str) -> float:
+        name = metric.split("/")[0]
+        rule = rules.get(name)
+        if rule is not None and rule.equivalence_margin is not None:
+            return rule.equivalence_margin
+        return hans_margin if name == "hans" else margin
+    return {metric: of(metric) for metric in metrics}
 
 
 def sampler_settings(done: pd.DataFrame) -> pd.Series:
@@ -120,18 +185,24 @@ def baseline_setting(settings, baseline: str = "random") -> str | None:
     return typed[0] if typed else None
 
 
-def paired_vs_random(done: pd.DataFrame, metrics=COMPARED, baseline: str = "random", mnli_margin: float = 1.0,
-                     hans_margin: float = 5.0, holm_family: str = "table", alpha: float = ALPHA) -> pd.DataFrame:
+def paired_vs_random(done: pd.DataFrame, metrics=None, baseline: str = "random", mnli_margin: float = 1.0,
+                     hans_margin: float = 5.0, holm_family: str = "table", alpha: float = ALPHA,
+                     rules: dict[str, EvalDefinition] | None = None) -> pd.DataFrame:
     """Return, per non-baseline setting, budget and metric, its paired difference to the baseline sampler
     (`baseline`: a setting such as 'random(nested=True)' or a sampler type; see `baseline_sampler`) at the same
     budget, seed and extra-axis values, with a verdict.
 
-    Differences are in accuracy points (x 100): n pairs, mean, std, 95% confidence interval, the paired t-test,
-    TOST against the metric's equivalence margin (`mnli_margin` for MNLI, `hans_margin` for HANS, in points),
-    the minimum difference detectable at 80% power (tis_ray.statistics). Both p-values are Holm-corrected over
-    `holm_family`: 'table' (every comparison of the table) or 'sampler' (one setting and metric across its
-    budgets). Verdict: better / worse / equivalent within ±m / inconclusive / one seed.
+    `metrics`: default every compared metric (`compared_metrics` under `rules`, the evaluation sets'
+    definitions). Differences are in accuracy points (x 100): n pairs, mean, std, 95% confidence interval, the
+    paired t-test, TOST against the metric's equivalence margin (its set's, else `hans_margin` for HANS and
+    `mnli_margin` for every other set, in points), the minimum difference detectable at 80% power
+    (tis_ray.statistics). Both p-values are Holm-corrected over `holm_family`: 'table' (every comparison of the
+    table) or 'sampler' (one setting and metric across its budgets). Verdict: better / worse / equivalent within
+    ±m / inconclusive / one seed.
     """
+    rules = rules or comparison_rules(None)
+    metrics = list(metrics) if metrics is not None else compared_metrics(done, rules)
+    margins = equivalence_margins(metrics, rules, mnli_margin, hans_margin)
     base = baseline_sampler(done, baseline)
     is_base = sampler_settings(done) == base
     reference = done[is_base].set_index(["overrides", "budget", "seed"])
@@ -146,7 +217,7 @@ def paired_vs_random(done: pd.DataFrame, metrics=COMPARED, baseline: str = "rand
             theirs = 100 * np.array([reference.loc[keys[i], metric] for i in matched], dtype=float).ravel()
             if np.isnan(ours).all() or np.isnan(theirs).all():
                 continue
-            margin = mnli_margin if metric.startswith("mnli") else hans_margin
+            margin = margins[metric]
             rows.append({"setting": setting, "budget": budget, "metric": metric,
                          **compare_paired(ours, theirs, margin, alpha).as_dict()})
     table = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ("p_holm", "p_equivalence_holm",
@@ -165,7 +236,7 @@ def verdict_matrix(paired: pd.DataFrame) -> pd.DataFrame:
     """Return one row per (setting, budget) and one column per compared metric: 'mean (verdict)'."""
     cells = paired.assign(cell=[f"{m:+.2f} ({v})" for m, v in zip(paired["mean"], paired["verdict"], strict=True)])
     matrix = cells.pivot_table(index=GROUP, columns="metric", values="cell", aggfunc="first", dropna=False)
-    ordered = [m for m in COMPARED if m in matrix.columns]
+    ordered = [m for m in dict.fromkeys(paired["metric"]) if m in matrix.columns]
     return matrix[ordered].rename(columns=METRIC_LABELS).fillna("—")
 
 
@@ -176,16 +247,20 @@ def paired_section(paired: pd.DataFrame, settings, out: Path, xlabel: str) -> li
     link = _write(out, "paired_vs_random", paired, full)
     matrix = markdown(verdict_matrix(paired), budget_label=xlabel)
     _write(out, "verdicts", verdict_matrix(paired), matrix)
-    mnli = paired[paired["metric"] == "mnli_m/acc"].drop(columns="metric")
+    primary = paired["metric"].iloc[0]
+    mnli = paired[paired["metric"] == primary].drop(columns="metric")
+    by_set = paired.assign(set=paired["metric"].str.split("/").str[0]).groupby("set", sort=False)["margin"].first()
+    margins = "; ".join(f"±{m:g} points on " + ", ".join(METRIC_LABELS.get(f"{n}/acc", n) for n in names)
+                        for m, names in by_set.index.groupby(by_set.to_numpy()).items())
     lines = ["## Sampler − baseline at the same budget and seed (points)", "",
              f"Paired over seeds. Each cell: mean difference and its verdict. *better* / *worse*: the paired t-test "
              f"(scipy.stats.ttest_rel) rejects no difference; *equivalent within ±m*: TOST (statsmodels) shows the "
-             f"difference inside ±{settings.equivalence_margin:g} points on MNLI, ±{settings.hans_equivalence_margin:g} "
-             f"on HANS (report.equivalence_margin, report.hans_equivalence_margin); *inconclusive*: neither. Both "
+             f"difference inside the margin ({margins}; report.equivalence_margin, "
+             f"report.hans_equivalence_margin, an eval set's equivalence_margin); *inconclusive*: neither. Both "
              f"p-values Holm-corrected over {family} (report.holm), at 0.05.", "",
              matrix, ""]
     if not mnli.empty:
-        lines += ["MNLI-m in full. mde: the smallest true difference this cell's test would detect with 80% power, "
+        lines += [f"{METRIC_LABELS.get(primary, primary)} in full. mde: the smallest true difference this cell's test would detect with 80% power, "
                   "from its paired std and n (statsmodels TTestPower); an inconclusive cell with a large mde needs "
                   "more seeds (`tis-ray plan`), not a conclusion.", "",
                   markdown(mnli.set_index(GROUP), budget_label=xlabel), ""]
@@ -212,7 +287,7 @@ def _mean_std_markdown(table: pd.DataFrame, mnli_scale: float = 100.0) -> pd.Dat
     labels = [c for c in table.columns.get_level_values(0).unique() if c not in ("seeds", "n_train")]
     shown = pd.DataFrame(index=table.index)
     for label in labels:
-        scale, digits = (mnli_scale, 2) if label.startswith("MNLI") else (1.0, 3)
+        scale, digits = (mnli_scale, 2) if in_percent(label) else (1.0, 3)
         shown[label] = [f"{_fmt(m, scale, digits)} ± {_fmt(s, scale, digits)}"
                         for m, s in zip(table[(label, "mean")], table[(label, "std")], strict=True)]
     if ("n_train", "min") in table:
@@ -238,9 +313,12 @@ def _stats(done: pd.DataFrame, column: str) -> pd.DataFrame:
     return done.groupby(GROUP, dropna=False)[column].agg(["mean", "std"]).reset_index()
 
 
-def figure_accuracy(done: pd.DataFrame, path: Path, xlabel: str) -> Path:
-    """MNLI-m / MNLI-mm accuracy vs budget, a line per setting, mean across seeds with a +-std band."""
-    cols = metrics_present(done, MNLI)
+def figure_accuracy(done: pd.DataFrame, path: Path, xlabel: str, metrics=MNLI) -> Path | None:
+    """Accuracy (`metrics`: (column, label) pairs, default MNLI-m / MNLI-mm) vs budget, a panel per metric and a
+    line per setting, mean across seeds with a +-std band; None when the table has none of them."""
+    cols = metrics_present(done, metrics)
+    if not cols:
+        return None
     fig, axes = plt.subplots(1, len(cols), figsize=(6 * len(cols), 4.5), squeeze=False)
     for ax, (column, label) in zip(axes[0], cols, strict=True):
         _plot_lines(ax, _stats(done, column), xlabel, f"{label} accuracy")
@@ -289,8 +367,16 @@ def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str, metric: str = "m
     return _save(fig, path)
 
 
-def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str) -> Path | None:
-    """Paired MNLI-m difference (sampler - random, same budget and seed) vs budget, 95% CI error bars."""
+def primary_metric(table: pd.DataFrame) -> str:
+    """Return the metric the report's single-metric figures and tables follow: MNLI-m, else the first
+    evaluation set's accuracy."""
+    sets = eval_set_names(table)
+    return "mnli_m/acc" if "mnli_m" in sets or not sets else f"{sets[0]}/acc"
+
+
+def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str, label: str = "MNLI-m") -> Path | None:
+    """Paired difference in `label` accuracy (sampler - random, same budget and seed) vs budget, 95% CI error
+    bars."""
     if paired.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -300,7 +386,7 @@ def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str) -> Path | No
         ax.errorbar(part["budget"], part["mean"], yerr=yerr, marker="o", capsize=4, label=setting)
     ax.axhline(0, color="black", linewidth=1, linestyle="--", label="random")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("MNLI-m accuracy − random (points)")
+    ax.set_ylabel(f"{label} accuracy − random (points)")
     ax.set_title("Sampler vs random, paired by seed (mean, 95% CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -473,14 +559,17 @@ def data_map_section(run_dir: str, done: pd.DataFrame, out: Path) -> list[str]:
 def epoch_section(table: pd.DataFrame, default_epochs: int | None, out: Path, xlabel: str) -> list[str]:
     """Return the report lines of accuracy per epoch: mean ± std across seeds and per seed, each row under
     the protocol it was read with."""
-    epochs = epoch_table(table, default_epochs)
+    primary = primary_metric(table)
+    metrics = MNLI if primary == "mnli_m/acc" else ((primary, primary),)
+    epochs = epoch_table(table, default_epochs, metrics)
     epochs[("seeds", "expected")] = epochs[("seeds", "n")].groupby(level=["setting", "budget", "protocol"]).transform("max")
     shown = _mean_std_markdown(epochs, mnli_scale=1.0)
     text = markdown(shown, budget_label=xlabel)
     _write(out, "epochs", epochs, text)
-    per_seed = epoch_table_per_seed(table, default_epochs)
+    per_seed = epoch_table_per_seed(table, default_epochs, primary)
     link = _write(out, "epochs_per_seed", per_seed, markdown(per_seed, ".2f", xlabel))
-    return ["## Accuracy per epoch (MNLI, %)", "",
+    name = "MNLI" if primary == "mnli_m/acc" else primary
+    return [f"## Accuracy per epoch ({name}, %)", "",
             f"'{SEPARATE}': epoch k is a separate run trained for k epochs, with its own learning-rate schedule "
             f"(a grid axis over train.epochs), which is what the original's epoch tables hold. '{ONE_RUN}': epoch k "
             "of the setting's longest run, read before its schedule ends (an extension).", "",
@@ -544,8 +633,9 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
                 "below holds the finished trials only.", ""] if unfinished else [])
     lines = [f"# Report: {source_name(source)}", "", *partial,
              f"{len(done)} of {len(trials)} trials completed; {len(trials) - len(done)} failed or unfinished. "
-             f"Budget axis: {xlabel}. MNLI accuracies in %, HANS accuracies as fractions "
-             "(entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, CONS constituent).", "",
+             f"Budget axis: {xlabel}. Accuracies in %"
+             + (", HANS accuracies as fractions (entailed E / non-entailed NE; LO lexical overlap, SUB subsequence, "
+                "CONS constituent)." if "hans" in eval_set_names(done) else ".") + "", "",
              *schedule_lines(done, spec)]
 
     mean = mean_std_table(done, expected)
@@ -555,16 +645,27 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
 
     baseline = baseline or (spec.report.baseline if spec is not None else "random")
     settings = spec.report if spec is not None else ReportSpec()
+    rules = comparison_rules(spec)
+    primary = primary_metric(done)
     paired = paired_vs_random(done, baseline=baseline, mnli_margin=settings.equivalence_margin,
-                              hans_margin=settings.hans_equivalence_margin, holm_family=settings.holm)
+                              hans_margin=settings.hans_equivalence_margin, holm_family=settings.holm, rules=rules)
     if not paired.empty:
         lines += paired_section(paired, settings, out, xlabel)
     lines += ["## Figures", ""]
+    other_sets = [(c, label) for c, label in eval_metrics(done) if c.split("/")[0] not in ("mnli_m", "mnli_mm", "hans")]
     figures = [figure_accuracy(done, out / "figures" / "mnli_accuracy.png", xlabel),
-               figure_hans(done, "entailed", out / "figures" / "hans_entailed.png", xlabel),
-               figure_hans(done, "non_entailed", out / "figures" / "hans_non_entailed.png", xlabel),
-               figure_vs_random(paired[paired["metric"] == "mnli_m/acc"], out / "figures" / "sampler_vs_random.png", xlabel),
-               figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel),
+               figure_accuracy(done, out / "figures" / "accuracy.png", xlabel,
+                               [(c, label) for c, label in other_sets if c.endswith("/acc")]),
+               *(figure_accuracy(done, out / "figures" / f"{name}_groups.png", xlabel,
+                                 [(c, label) for c, label in other_sets if c.startswith(f"{name}/")
+                                  and not c.endswith("/acc")][:8])
+                 for name in eval_set_names(done) if name not in ("mnli_m", "mnli_mm", "hans")),
+               *(figure_hans(done, kind, out / "figures" / f"hans_{kind}.png", xlabel)
+                 for kind in ("entailed", "non_entailed") if any(c.startswith("hans/") for c, _ in eval_metrics(done))),
+               figure_vs_random(paired[paired["metric"] == primary], out / "figures" / "sampler_vs_random.png", xlabel,
+                                METRIC_LABELS.get(primary, primary)),
+               figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel, primary,
+                             f"{METRIC_LABELS.get(primary, primary)} accuracy"),
                figure_epochs(table, out / "figures" / "training_loss.png", xlabel, "train/loss",
                              "mean training loss")]
     for fig in figures:
@@ -573,7 +674,8 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
 
     lines += ["## Per seed", ""]
     for seed, t in per_seed_tables(done).items():
-        text = markdown(t.apply(lambda c: c * 100 if c.name.startswith("MNLI") else c).round(4), ".4g", xlabel)
+        text = markdown(t.apply(lambda c: c * 100 if in_percent(c.name) and c.name != "n_train" else c).round(4),
+                        ".4g", xlabel)
         link = _write(out, f"seed_{seed}", t, text)
         lines += [f"- seed {seed}: [{link}]({link})"]
     lines.append("")
@@ -600,7 +702,7 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
         lines += stability_section(source, done, out)
         lines += attribution_section(source, out)
 
-    lines += ["## Notes", "", HANS_NOTE, ""]
+    lines += ["## Notes", "", HANS_NOTE, ""] if "hans" in eval_set_names(done) else []
     if spec is not None and any(cell.flag and "bug" in cell.flag for cell in spec.expected.rows):
         lines += [DBSCAN_NOTE, ""]
 

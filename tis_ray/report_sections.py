@@ -21,10 +21,9 @@ import pandas as pd
 
 from tis_ray.curves import learning_curves, saturating_power_law
 from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED
-from tis_ray.report import _save, _write, copy_from_run, markdown
+from tis_ray.report import _save, _write, copy_from_run, markdown, primary_metric
 from tis_ray.storage import Storage
 
-ACCURACY = "mnli_m/acc"
 COUNT = f"subset/{HIGH_OVERLAP_NON_ENTAILED}"
 HANS_NE = {"hans/lexical_overlap/non_entailed": "lexical overlap", "hans/subsequence/non_entailed": "subsequence",
            "hans/constituent/non_entailed": "constituent"}
@@ -44,12 +43,12 @@ def _points(done: pd.DataFrame, x: str, metric: str) -> pd.DataFrame:
 
 def learning_curve_section(done: pd.DataFrame, baseline: str | None, out: Path) -> list[str]:
     """Return the lines of the learning curves and data savings against `baseline` (a setting)."""
-    if baseline is None or ACCURACY not in done or "n_train" not in done or done["n_train"].isna().all():
+    if baseline is None or primary_metric(done) not in done or "n_train" not in done or done["n_train"].isna().all():
         return []
     n_full = training_set_size(done)
     if n_full is None:
         return []
-    curves, savings = learning_curves(done, ACCURACY, n_full, baseline)
+    curves, savings = learning_curves(done, primary_metric(done), n_full, baseline)
     if curves[["a", "b", "c"]].isna().all().all():
         return ["## Learning curves", "", "No sampler has trials at 3 or more subset sizes: no curve to fit.", ""]
     lines = ["## Learning curves and data savings (MNLI-m)", "",
@@ -80,7 +79,7 @@ def learning_curve_section(done: pd.DataFrame, baseline: str | None, out: Path) 
 def figure_learning_curves(done: pd.DataFrame, curves: pd.DataFrame, n_full: int, path: Path) -> Path:
     """Mean ± std accuracy per subset size and each setting's fitted curve, x on a log scale."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    points = _points(done.assign(share=done["n_train"] / n_full), "share", ACCURACY)
+    points = _points(done.assign(share=done["n_train"] / n_full), "share", primary_metric(done))
     fitted = curves.set_index("setting")
     for setting, part in points.groupby("setting"):
         line = ax.errorbar(100 * part["share"], part["mean"], yerr=part["std"].fillna(0), fmt="o", capsize=3,
@@ -134,7 +133,7 @@ def figure_compute(trials: pd.DataFrame, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, x, label in ((axes[0], "n_train", "training examples"),
                          (axes[1], "total_s", "total compute: selection + training (s, log)")):
-        means = trials.groupby(["setting", "budget"]).agg(x=(x, "mean"), acc=(ACCURACY, "mean")).reset_index()
+        means = trials.groupby(["setting", "budget"]).agg(x=(x, "mean"), acc=(primary_metric(trials), "mean")).reset_index()
         for setting, part in means.groupby("setting"):
             part = part.sort_values("x")
             ax.plot(part["x"], part["acc"], marker="o", label=setting)
@@ -161,13 +160,16 @@ def hans_composition_section(done: pd.DataFrame, out: Path, xlabel: str) -> list
     table["n_train"] = table["n_train"].round().astype(int)
     text = markdown(table, ".3g", xlabel)
     link = _write(out, "hans_composition", table, text)
-    figure = figure_hans_composition(done, cols, out / "figures" / "hans_vs_composition.png")
-    return ["## What each subset holds for HANS", "",
-            "High-overlap non-entailed pairs: every hypothesis word is in the premise, yet the label is neutral or "
-            "contradiction, the MNLI minority that contradicts the lexical-overlap heuristic (McCoy et al., 2019). "
-            "Mean count per subset (and its share), beside HANS non-entailed accuracy per heuristic; each trial's "
-            "subset.json holds the shares per label (lexical overlap, subsequence).", "",
-            text, "", f"([{link}]({link}))", "", f"![HANS vs composition](figures/{figure.name})", ""]
+    lines = ["## What each subset holds for HANS", "",
+             "High-overlap non-entailed pairs: every hypothesis word is in the premise, yet the label is not "
+             "entailment, the MNLI minority that contradicts the lexical-overlap heuristic (McCoy et al., 2019). "
+             "Mean count per subset (and its share), beside HANS non-entailed accuracy per heuristic where HANS is "
+             "evaluated; each trial's subset.json holds the shares per label (lexical overlap, subsequence).", "",
+             text, "", f"([{link}]({link}))", ""]
+    if cols:
+        figure = figure_hans_composition(done, cols, out / "figures" / "hans_vs_composition.png")
+        lines += [f"![HANS vs composition](figures/{figure.name})", ""]
+    return lines
 
 
 def figure_hans_composition(done: pd.DataFrame, cols: list[str], path: Path) -> Path:

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from tis_ray.data.schema import MNLI_LABELS
 from tis_ray.errors import SamplingError, SpecError, TisRayError
 from tis_ray.samplers import SAMPLERS, normalized_entry, sampler_from_entry, sampler_key, sampler_label
 from tis_ray.storage import Storage, is_uri, join
@@ -73,9 +74,9 @@ class ModelSpec(_Strict):
     name: str = "tiny-albert"  # hub id, local checkpoint dir, or tiny-albert (built offline)
     tokenizer: str | None = None  # tokenizer id/path when it differs from `name`
     freeze_base: bool = False  # train only the classification head
-    # what output ids 0, 1, 2 of a checkpoint's 3-way head mean, when its config names them LABEL_0..2
-    # (e.g. [contradiction, entailment, neutral], transformers 2.x's GLUE MNLI order); None: the config's names
-    label_order: list[Literal["entailment", "neutral", "contradiction"]] | None = None
+    # what output ids 0, 1, ... of a checkpoint's head mean, when its config names them LABEL_0, LABEL_1, ... (e.g.
+    # [contradiction, entailment, neutral], transformers 2.x's GLUE MNLI order); None: the config's names
+    label_order: list[str] | None = None
 
     @field_validator("name", "tokenizer")
     @classmethod
@@ -84,9 +85,11 @@ class ModelSpec(_Strict):
 
     @field_validator("label_order")
     @classmethod
-    def _three_distinct(cls, value):
-        if value is not None and sorted(value) != ["contradiction", "entailment", "neutral"]:
-            raise ValueError("label_order names each of entailment, neutral, contradiction once")
+    def _distinct(cls, value):
+        if value is not None:
+            value = [str(v).lower() for v in value]
+            if len(set(value)) != len(value):
+                raise ValueError(f"label_order names each label once, got {value}")
         return value
 
 
@@ -101,19 +104,59 @@ class SyntheticSpec(_Strict):
     counter_examples: int = Field(0, ge=0)
 
 
+# a dataset load_dataset opens: a hub id as given, a local folder made absolute
+DatasetName = Annotated[str | None, AfterValidator(lambda v: absolute_path(v) if v and looks_like_path(v) else v)]
+# label names, compared lower-case everywhere (model configs name them in any case)
+LabelNames = Annotated[list[str] | None, AfterValidator(lambda v: None if v is None else [str(x).lower() for x in v])]
+
+
 class ColumnsSpec(_Strict):
-    premise: str = "premise"
-    hypothesis: str = "hypothesis"
-    label: str = "label"  # label names (entailment/neutral/contradiction) or ids 0/1/2
+    # the source's column names: one text column (single sentences) or two (pairs: premise, hypothesis)
+    text: list[str] = ["premise", "hypothesis"]
+    label: str = "label"  # label names (or ids into data.labels)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair_names(cls, value):  # specs before tis_ray 0.22 named the pair's columns premise / hypothesis
+        if isinstance(value, dict) and ({"premise", "hypothesis"} & set(value)):
+            if "text" in value:
+                raise ValueError("give text: [..], or premise / hypothesis, not both")
+            value = {**value, "text": [value.get("premise", "premise"), value.get("hypothesis", "hypothesis")]}
+            value.pop("premise", None)
+            value.pop("hypothesis", None)
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _one_or_two(cls, value):
+        if len(value) not in (1, 2) or len(set(value)) != len(value):
+            raise ValueError(f"text names one column (single sentences) or two different ones (pairs), got {value}")
+        return value
+
+
+MNLI_SOURCES = ("synthetic", "mnli_hub", "glue_dir", "files")  # sources with the built-in MNLI evaluation sets
+BUILTIN_EVAL_SETS = ("mnli_m", "mnli_mm", "hans")
 
 
 class DataSpec(_Strict):
-    source: Literal["synthetic", "mnli_hub", "glue_dir", "files"] = "synthetic"
+    # synthetic: the built-in NLI corpus; mnli_hub: nyu-mll/glue mnli; glue_dir: a GLUE MNLI folder; files: local
+    # CSV / TSV / JSONL files; hub: any dataset `datasets.load_dataset` opens (a hub id or a local folder)
+    source: Literal["synthetic", "mnli_hub", "glue_dir", "files", "hub"] = "synthetic"
+    dataset: DatasetName = None  # source hub: the dataset (stanfordnlp/sst2, nyu-mll/glue, or a local folder)
+    config: str | None = None  # its configuration name (glue's sst2, mnli), if it has several
+    revision: str | None = None  # hub branch, tag or commit; None: the default branch (the commit read is recorded)
+    train_split: str = "train"  # source hub: the training split
     glue_dir: LocalPath = None  # folder with train.tsv, dev_matched.tsv, dev_mismatched.tsv
     train_file: LocalPath = None  # source: files (CSV, TSV or JSONL)
-    matched_file: LocalPath = None
+    matched_file: LocalPath = None  # an MNLI-style files source's mnli_m (and mnli_mm) sets
     mismatched_file: LocalPath = None
     columns: ColumnsSpec = ColumnsSpec()
+    # the task's label names in id order (ids in a file's label column refer to it); None: the dataset's own
+    # (a hub ClassLabel's names; MNLI's for the MNLI sources; a file's label values, sorted)
+    labels: LabelNames = None
+    # the NLI-only statistics (lexical-overlap composition of the training pairs, as HANS probes it); None: a pair
+    # task whose labels include entailment
+    nli: bool | None = None
     hans: str | None = "synthetic"  # synthetic, download (public HANS file, cached), a local path, or null
     synthetic: SyntheticSpec = SyntheticSpec()
     max_seq_length: int = 128  # longer pairs are truncated
@@ -129,20 +172,84 @@ class DataSpec(_Strict):
     def _hans_path(cls, value):
         return absolute_path(value) if value not in (None, "synthetic", "download") else value
 
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value):
+        if value is None:
+            return value
+        if len(value) < 2 or len(set(value)) != len(value):
+            raise ValueError(f"labels names two or more different labels, got {value}")
+        return value
+
     @model_validator(mode="after")
     def _source_fields(self):
         if self.source == "glue_dir" and not self.glue_dir:
             raise ValueError("data.glue_dir is required with data.source: glue_dir")
-        if self.source == "files" and not (self.train_file and self.matched_file):
-            raise ValueError("data.train_file and data.matched_file are required with data.source: files")
+        if self.source == "files" and not self.train_file:
+            raise ValueError("data.train_file is required with data.source: files")
+        if self.source == "hub" and not self.dataset:
+            raise ValueError("data.dataset is required with data.source: hub (a dataset id, e.g. stanfordnlp/sst2)")
+        if self.source != "hub" and (self.dataset or self.config or self.revision):
+            raise ValueError(f"data.dataset / config / revision go with data.source: hub, not {self.source}")
+        if self.source in ("synthetic", "mnli_hub", "glue_dir") and self.columns != ColumnsSpec():
+            raise ValueError(f"data.columns is for files and hub sources; {self.source} has its own")
         return self
+
+    def mnli_like(self) -> bool:
+        """True for a source with the built-in MNLI evaluation sets (mnli_m, mnli_mm, hans)."""
+        return self.source in ("synthetic", "mnli_hub", "glue_dir") or (
+            self.source == "files" and self.matched_file is not None)
 
     def local_paths(self) -> dict[str, str]:
         """Return {field name: path} for every local file or folder this data spec reads."""
         paths = {k: getattr(self, k) for k in ("glue_dir", "train_file", "matched_file", "mismatched_file")}
         if self.hans not in (None, "synthetic", "download"):
             paths["hans"] = self.hans
+        if self.dataset and looks_like_path(self.dataset):
+            paths["dataset"] = self.dataset
         return {k: v for k, v in paths.items() if v}
+
+
+class EvalSetSpec(_Strict):
+    """A named evaluation set: where it comes from, how its labels map to the task's, and its subgroups."""
+
+    name: str  # its metrics: <name>/acc, <name>/<group value>
+    # from a dataset `load_dataset` opens (default: the training data's, with split) or from a local file
+    dataset: DatasetName = None
+    config: str | None = None
+    revision: str | None = None
+    split: str | None = None
+    file: LocalPath = None  # a CSV / TSV / JSONL file
+    columns: ColumnsSpec | None = None  # None: the training data's
+    labels: LabelNames = None  # the set's label names in id order; None: its dataset's, else the task's
+    # a set label -> the task label (or labels) a prediction must have to be right; unnamed labels map to themselves
+    label_map: dict[str, str | list[str]] = {}
+    # columns whose values (a list: value combinations) get their own accuracy; 'label' is the gold label
+    groups: list[str | list[str]] = []
+    compare: list[str] | None = None  # metrics the paired comparisons test (globs, e.g. ood/*); None: <name>/acc
+    equivalence_margin: float | None = Field(None, gt=0)  # TOST margin in points; None: report.equivalence_margin
+
+    @field_validator("name")
+    @classmethod
+    def _metric_prefix(cls, value):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", value) or value in ("train", "subset", "hans_subcase"):
+            raise ValueError(f"{value!r}: an eval set's name is a metric prefix (a letter, then letters, digits, "
+                             "'_', '.', '-'), not train or subset")
+        return value
+
+    @field_validator("label_map")
+    @classmethod
+    def _lower(cls, value):
+        return {str(k).lower(): (v.lower() if isinstance(v, str) else [str(t).lower() for t in v])
+                for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.file and (self.dataset or self.split or self.config or self.revision):
+            raise ValueError(f"eval set {self.name}: a file, or a dataset split, not both")
+        if not self.file and not self.split:
+            raise ValueError(f"eval set {self.name}: give file, or split (of dataset, default the training data's)")
+        return self
 
 
 class TrainSpec(_Strict):
@@ -462,7 +569,9 @@ class SweepSpec(_Strict):
     model: ModelSpec = ModelSpec()
     data: DataSpec = DataSpec()
     train: TrainSpec = TrainSpec()
-    eval_sets: list[Literal["mnli_m", "mnli_mm", "hans"]] = ["mnli_m", "mnli_mm", "hans"]
+    # named evaluation sets: mnli_m, mnli_mm, hans (the MNLI sources' own), or {name, split | file, label_map,
+    # groups, ...} entries (EvalSetSpec); None: the MNLI sources' three
+    eval_sets: list[Literal["mnli_m", "mnli_mm", "hans"] | EvalSetSpec] | None = None
     clustering: ClusteringSpec = ClusteringSpec()
     dynamics: DynamicsSpec = DynamicsSpec()
     grid: GridSpec = GridSpec(data_pct=[1.0])
@@ -470,6 +579,42 @@ class SweepSpec(_Strict):
     expected: ExpectedSpec = ExpectedSpec()
     report: ReportSpec = ReportSpec()
     tracking: TrackingSpec = TrackingSpec()
+
+    # written by tis-ray once the data is read: the revision of the model and of every data source (a hub commit,
+    # a local file's sha256); a --resume refuses data whose revision changed since
+    provenance: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _eval_sets(self):
+        if self.eval_sets is None:
+            if not self.data.mnli_like():
+                raise ValueError(f"data.source {self.data.source} needs eval_sets: a list of {{name, split}} or "
+                                 "{name, file} entries")
+            self.eval_sets = list(BUILTIN_EVAL_SETS)
+        names = [e if isinstance(e, str) else e.name for e in self.eval_sets]
+        builtin = [n for n in self.eval_sets if isinstance(n, str)]
+        if builtin and not self.data.mnli_like():
+            raise ValueError(f"{builtin[0]} is an evaluation set of the MNLI sources; data.source "
+                             f"{self.data.source} names its sets as entries {{name, split | file, ...}}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"eval set names repeat: {names}")
+        for entry in self.eval_sets:
+            if isinstance(entry, EvalSetSpec) and entry.split and not entry.dataset and self.data.source != "hub":
+                raise ValueError(f"eval set {entry.name}: split without dataset reads the training data's dataset, "
+                                 f"and data.source {self.data.source} has none")
+        return self
+
+    @model_validator(mode="after")
+    def _label_order_names_the_labels(self):
+        order = self.model.label_order
+        labels = list(MNLI_LABELS) if self.data.mnli_like() else self.data.labels
+        if order is not None and labels is not None and sorted(order) != sorted(labels):
+            raise ValueError(f"model.label_order names each of {', '.join(labels)} once")
+        return self
+
+    def eval_set_names(self) -> list[str]:
+        """Return the names of the evaluation sets, in the spec's order."""
+        return [e if isinstance(e, str) else e.name for e in self.eval_sets]
 
     @field_validator("name")
     @classmethod
@@ -703,6 +848,12 @@ def check_local_inputs(spec: SweepSpec) -> None:
     for field, value in spec.data.local_paths().items():
         if not Path(value).exists():
             raise SpecError(f"data.{field}: no such file or folder: {value}")
+    for entry in (e for e in spec.eval_sets if not isinstance(e, str)):
+        local = {"file": entry.file, "dataset": entry.dataset if entry.dataset and looks_like_path(entry.dataset)
+                 else None}
+        for field, value in local.items():
+            if value and not Path(value).exists():
+                raise SpecError(f"eval_sets ({entry.name}).{field}: no such file or folder: {value}")
     for field, value in (("model.name", spec.model.name), ("model.tokenizer", spec.model.tokenizer),
                          ("clustering.embedding_model", spec.clustering.embedding_model),
                          ("clustering.labels_path", spec.clustering.labels_path),

@@ -22,7 +22,7 @@ SHOWN = [("mnli_m/acc", "MNLI-m"), ("mnli_mm/acc", "MNLI-mm"), ("hans/acc", "HAN
 class SweepStatus:
     """What `tis-ray status` prints: one row per trial, and the sweep's counts, elapsed time and ETA."""
 
-    trials: pd.DataFrame  # state, trial, epoch, and the latest of each SHOWN metric
+    trials: pd.DataFrame  # state, trial, epoch, the latest accuracy of each evaluation set and the training loss
     counts: dict[str, int]
     elapsed_s: float | None  # from the first trial's first report to the newest report (or now, while running)
     eta_s: float | None  # None until a trial has finished, or when nothing is left
@@ -46,7 +46,12 @@ def sweep_status(run_dir: str, now: float | None = None) -> SweepStatus:
     rows = pd.DataFrame({"state": table["status"].map(STATES).fillna(table["status"]),
                          "trial": table["trial_id"].fillna(table["setting"]), "seed": table["seed"],
                          "epoch": table["epoch"]})
-    for column, label in SHOWN:
+    from tis_ray.report import METRIC_LABELS, eval_set_names
+
+    sets = eval_set_names(table)
+    shown = (SHOWN if not sets or {"mnli_m", "hans"} & set(sets) else  # the MNLI sources' columns, as ever
+             [(f"{name}/acc", METRIC_LABELS.get(f"{name}/acc", name)) for name in sets] + [SHOWN[-1]])
+    for column, label in shown:
         rows[label] = table[column] if column in table else float("nan")
     rows["error"] = table["error"].fillna("") if "error" in table else ""
     order = {"running": 0, "failed": 1, "pending": 2, "done": 3}

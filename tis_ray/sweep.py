@@ -22,14 +22,19 @@ from tis_ray import logs
 from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
 from tis_ray.io import read_json, write_text
-from tis_ray.preparation import PREPARED_FILE
+from tis_ray.preparation import PREPARED_FILE, changed_revision, source_revisions
 from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec, run_location
 from tis_ray.storage import Storage, is_uri
 
 log = logging.getLogger(__name__)
 
 # What the console progress table shows besides trial status and parameters.
-PROGRESS_METRICS = ["epoch", "n_train", "train/loss", "mnli_m/acc", "mnli_mm/acc", "hans/acc"]
+PROGRESS_COLUMNS = ["epoch", "n_train", "train/loss"]
+
+
+def progress_metrics(spec: SweepSpec) -> list[str]:
+    """Return the columns of the live progress table: epoch, subset size, training loss, each set's accuracy."""
+    return [*PROGRESS_COLUMNS, *(f"{name}/acc" for name in spec.eval_set_names())]
 
 
 def tune_trial(config: dict) -> None:
@@ -120,7 +125,7 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
              f"each trial: {r.cpu:g} CPU, {r.gpu:g} GPU, {epochs} of {model}{size}; "
              f"{r.max_concurrent or 'as many as fit'} at a time; a trial whose worker dies is retried "
              f"{_count(r.max_failures, 'time')}",
-             f"prepared once: {spec.data.source} data tokenized for {', '.join(['train', *spec.eval_sets])}"]
+             f"prepared once: {data_source(spec)} tokenized for {', '.join(['train', *spec.eval_set_names()])}"]
     clusterings = sorted({clustering_key(params) for params in spec.clusterings().values()})
     if clusterings and not spec.clustering.labels_path:
         source = (spec.clustering.embeddings_path or spec.clustering.embedding_model
@@ -143,6 +148,15 @@ def describe_sweep(spec: SweepSpec, trials: bool = True) -> str:
     for i, point in enumerate(spec.grid_points(), 1):
         lines.append(f"{i:>5}  {point.seed:>6}  {point.budget_label():<16}  {point.label()}")
     return "\n".join(lines)
+
+
+def data_source(spec: SweepSpec) -> str:
+    """Return the training data's source in words: 'synthetic data', 'hub dataset stanfordnlp/sst2 (train)'."""
+    d = spec.data
+    if d.source == "hub":
+        return (f"hub dataset {d.dataset}" + (f" config {d.config}" if d.config else "")
+                + (f" at {d.revision}" if d.revision else "") + f" ({d.train_split})")
+    return f"{d.source} data"
 
 
 def _count(n: int, noun: str) -> str:
@@ -234,16 +248,38 @@ def _prepare_task(raw_spec: dict, run_dir: str) -> dict[str, Any]:
     return prepare_shared(spec, run_dir, preparation_gpus(spec))
 
 
-def same_run(recorded: str, resolved: str) -> bool:
-    """True when two resolved specs describe the same runs: they may differ in what only readers of the results
-    use (the original's expected numbers, the report's settings, the trackers)."""
-    def runs(text: str) -> dict:
-        raw = yaml.safe_load(text) or {}
-        for reader_only in ("expected", "report", "tracking"):
-            raw.pop(reader_only, None)
-        return raw
+READER_ONLY = ("expected", "report", "tracking", "provenance")  # not what a trial runs: may change on --resume
 
-    return runs(recorded) == runs(resolved)
+
+def same_run(recorded: str, spec: SweepSpec) -> bool:
+    """True when a run directory's recorded spec text and `spec` describe the same runs. The recorded spec is
+    validated again first, so fields added since it was written take their defaults on both sides; they may
+    differ in what only readers of the results use (expected numbers, the report, the trackers) and in the
+    provenance the run recorded. False when the recorded spec no longer validates."""
+    from tis_ray.spec import build_spec
+
+    try:
+        raw = yaml.safe_load(recorded)
+        before = build_spec(raw if isinstance(raw, dict) else {}, source=SPEC_FILE).model_dump(mode="json")
+    except (yaml.YAMLError, TisRayError):
+        return False
+    now = spec.model_dump(mode="json")
+    for reader_only in READER_ONLY:
+        before.pop(reader_only, None)
+        now.pop(reader_only, None)
+    return before == now
+
+
+def check_revisions(location: str, recorded: dict[str, str] | None, spec: SweepSpec) -> None:
+    """Raise TisRayError when a source the run at `location` read (`recorded`, from prepared.json) is now at
+    another revision; a run prepared before revisions were recorded is not checked."""
+    if recorded is None:
+        log.warning("%s recorded no revisions of its data and model (an older tis_ray): not checked", location)
+        return
+    changed = changed_revision(recorded, source_revisions(spec))
+    if changed:
+        raise TisRayError(f"cannot resume {location}: {changed}; its trials would mix two versions: pin the "
+                          "revision (data.revision, an eval set's revision) or start a new run under another name")
 
 
 def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None):
@@ -267,6 +303,12 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     if exists and not started:
         log.info("%s holds no trials yet: its finished preparation steps (%s) are reused where they still fit "
                  "the spec", location, ", ".join(finished_steps(storage)) or "none")
+    if resuming:  # before Ray starts: a resume that cannot be taken says so at once
+        if not same_run(storage.read_text(SPEC_FILE), spec):
+            raise TisRayError(f"the spec differs from the one {location} was started with ({SPEC_FILE}): "
+                              "resume with that spec, or start a new run under another name")
+        prepared = storage.read_json(PREPARED_FILE)
+        check_revisions(location, prepared.get("revisions"), spec)
     log.info("%s", describe_sweep(spec, trials=False))
     logs.quiet_ray_tune()
     connect(address, num_cpus)
@@ -274,20 +316,16 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
         check_visible_from_nodes(storage.path())
     # a preparation that fails keeps the steps it finished (a reference run, embeddings): a rerun reuses them
     with storage.removed_on_failure(keep=lambda: bool(finished_steps(storage))):
-        resolved = dump_spec(spec)
-        if resuming and not same_run(storage.read_text(SPEC_FILE), resolved):
-            raise TisRayError(f"the spec differs from the one {location} was started with ({SPEC_FILE}): "
-                              "resume with that spec, or start a new run under another name")
-        storage.write_text(SPEC_FILE, resolved)
-        if resuming:
-            prepared = storage.read_json(PREPARED_FILE)
-        elif address or preparation_gpus(spec):
+        storage.write_text(SPEC_FILE, dump_spec(spec))
+        if not resuming and (address or preparation_gpus(spec)):
             # on a cluster the preparation runs where trials run (a GPU node); on one machine with GPUs too, as a
             # task that holds exactly one of them (Ray sets its CUDA_VISIBLE_DEVICES)
             prepared = prepare_on_cluster(spec, location)
-        else:  # locally on the CPU, right here
+        elif not resuming:  # locally on the CPU, right here
             prepared = prepare_shared(spec, location, preparation_gpus(spec))
         storage.write_json(PREPARED_FILE, prepared)
+        # the spec as run: with the revision of the model and of every data source it read
+        storage.write_text(SPEC_FILE, dump_spec(spec.model_copy(update={"provenance": prepared.get("revisions", {})})))
 
     # Tune's newer console output prints every trial's full config; the classic reporter shows one table of
     # trial status counts and the chosen metrics, refreshed every 30 s.
@@ -297,7 +335,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     if resuming:
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        reporter = tune.CLIReporter(metric_columns=PROGRESS_METRICS,
+        reporter = tune.CLIReporter(metric_columns=progress_metrics(spec),
                                     parameter_columns={"point/seed": "seed", "point/data_pct": "data_pct",
                                                        "point/n_examples": "n_examples", "setting": "setting"},
                                     max_report_frequency=30,

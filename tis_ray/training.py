@@ -22,6 +22,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from tis_ray.batching import LengthBucketSampler, PairCollator, PassSampler
+from tis_ray.data.schema import MNLI_LABELS
 from tis_ray.device import Placement, loader_workers
 from tis_ray.dynamics import Dynamics
 from tis_ray.errors import TisRayError
@@ -42,18 +43,21 @@ class FitResult:
     steps: int = 0
 
 
-def build_model(spec: SweepSpec, seed: int, vocab_size: int) -> PreTrainedModel:
-    """Return the spec's classifier, initialised from `seed`, with its encoder frozen when the spec says so."""
-    model = load_model(spec.model.name, seed=seed, vocab_size=vocab_size, label_order=spec.model.label_order)
+def build_model(spec: SweepSpec, seed: int, vocab_size: int, labels: Sequence[str] = MNLI_LABELS) -> PreTrainedModel:
+    """Return the spec's classifier for the task's `labels`, initialised from `seed`, with its encoder frozen when
+    the spec says so."""
+    model = load_model(spec.model.name, seed=seed, vocab_size=vocab_size, label_order=spec.model.label_order,
+                       labels=labels)
     if spec.model.freeze_base:
         freeze_base(model)
     return model
 
 
-def labels_in_model_order(train_set: Dataset, model: PreTrainedModel) -> Dataset:
-    """Return `train_set` with labels renumbered to the model's output ids when its order differs from MNLI's."""
-    label_ids = np.asarray(model_label_ids(model))
-    if np.array_equal(label_ids, np.arange(3)):
+def labels_in_model_order(train_set: Dataset, model: PreTrainedModel, labels: Sequence[str] = MNLI_LABELS) -> Dataset:
+    """Return `train_set` with labels renumbered to the model's output ids when its order differs from the
+    task's `labels`."""
+    label_ids = np.asarray(model_label_ids(model, labels))
+    if np.array_equal(label_ids, np.arange(len(labels))):
         return train_set
     return train_set.map(lambda b: {"label": label_ids[np.asarray(b["label"])].tolist()}, batched=True)
 
@@ -227,7 +231,7 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
         callbacks: Sequence[TrainerCallback] = (), checkpoint_dir: str | Path | None = None,
         resume_from: str | Path | None = None, recorder: DynamicsRecorder | None = None,
         progress: str | None = None, passes: Sequence[np.ndarray] | None = None,
-        full_size: int | None = None) -> FitResult:
+        full_size: int | None = None, labels: Sequence[str] = MNLI_LABELS) -> FitResult:
     """Fine-tune `spec.model` on the tokenized `train_set` for `spec.train.epochs`; returns the FitResult.
 
     `checkpoint_dir`: write an epoch checkpoint there after every epoch (callbacks' `on_save` sees each one).
@@ -238,13 +242,14 @@ def fit(spec: SweepSpec, train_set: Dataset, *, seed: int, tokenizer, placement:
     `train.epochs: 0` the model is returned as built (evaluate-only runs).
     `passes`: row lists of `train_set`, one a pass in turn (a fresh random subset each epoch); `full_size`: the
     full training set's size, from which `train.schedule: steps` takes its steps (default: len(train_set)).
+    `labels`: the task's label names in dataset id order (the model's head is built for them).
     """
     transformers.set_seed(seed)
     transformers.logging.set_verbosity_error()
-    model = build_model(spec, seed, len(tokenizer))
+    model = build_model(spec, seed, len(tokenizer), labels)
     if spec.train.epochs == 0:
         return FitResult(model.to(placement.device), 0.0, 0)
-    train_set = labels_in_model_order(train_set, model)
+    train_set = labels_in_model_order(train_set, model, labels)
     if recorder is not None:
         train_set = train_set.add_column("row", np.arange(len(train_set)))
         callbacks = [*callbacks, recorder]

@@ -25,7 +25,6 @@ from transformers import TrainerCallback
 from tis_ray import evaluation
 from tis_ray.clustering import load_clusters
 from tis_ray.data.prepare import PreparedData, open_prepared
-from tis_ray.data.schema import MNLI_LABELS
 from tis_ray.device import memory_fraction, placement, release_gpu_memory
 from tis_ray.dynamics import load_dynamics
 from tis_ray.embeddings import load_embeddings
@@ -159,14 +158,8 @@ class EpochEvaluator(TrainerCallback):
         for name, tokenized in self.data.eval_sets.items():
             logits = predict_logits(model, tokenized, self.pad_id, self.batch_size, self.precision)
             self.last_logits[name] = logits
-            pred = logits.argmax(-1)
-            gold = np.asarray(tokenized["label"])
-            if name == "hans":
-                meta = self.data.hans_meta
-                metrics.update(evaluation.hans_metrics(pred, gold, meta["heuristic"].tolist(),
-                                                       meta["subcase"].tolist(), id2label))
-            else:
-                metrics.update(evaluation.mnli_metrics(name, pred, gold, id2label))
+            metrics.update(evaluation.set_metrics(self.data.definitions[name], logits.argmax(-1),
+                                                  np.asarray(tokenized["label"]), self.data.eval_meta[name], id2label))
         self.eval_seconds += time.perf_counter() - start
         return metrics
 
@@ -182,7 +175,7 @@ def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool:
                   data: PreparedData, rounding: str, extra: dict[str, Any]) -> dict[str, Any]:
     record = subset_record(indices, pool)
     if data.train_overlap is not None:
-        record["hans_composition"] = subset_composition(data.train_overlap, pool.labels, indices, MNLI_LABELS)
+        record["hans_composition"] = subset_composition(data.train_overlap, pool.labels, indices, data.task.labels)
     sampler = sampler_from_entry(point.sampler)
     save_npy(output_dir / "subset_indices.npy", indices)
     write_json(output_dir / "subset.json", {**record, "sampler": point.sampler, "seed": point.seed,
@@ -205,7 +198,7 @@ def write_outcomes(out: Path, data: PreparedData, logits: dict[str, np.ndarray],
     manifest = {}
     for name, set_logits in logits.items():
         gold = np.asarray(data.eval_sets[name]["label"])
-        margins = evaluation.example_margins(set_logits, gold, id2label, two_way=name == "hans")
+        margins = evaluation.set_margins(data.definitions[name], set_logits, gold, id2label)
         save_npy(out / f"{name}.npy", np.stack([margins, margins > 0], axis=1).astype(np.float16))
         manifest[name] = {"rows": len(gold), "columns": ["margin", "correct"],
                           "fingerprint": data.eval_fingerprints.get(name)}
@@ -258,7 +251,8 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
     with tempfile.TemporaryDirectory(prefix="tis_ray_ckpt_") as local_checkpoints:
         trained = fit(spec, data.train.select(rows), seed=c.point.seed, tokenizer=tokenizer, placement=where,
                       callbacks=[evaluator, reporter], checkpoint_dir=local_checkpoints if checkpointing else None,
-                      resume_from=c.resume_from, passes=passes, full_size=len(data.train))
+                      resume_from=c.resume_from, passes=passes, full_size=len(data.train),
+                      labels=data.task.labels)
     if trained.epochs == 0:  # evaluate-only: score the model as built, once
         evaluator.score(trained.model, epoch=0)
 
@@ -270,9 +264,11 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
                            "eval_time_s": evaluator.eval_seconds, "resumed_after_epoch": resumed_epochs,
                            "train_steps": trained.steps,
                            "train_examples_per_s": trained_examples / train_time if train_time else 0.0}
-    if "hans" in evaluator.last_logits:
-        evaluation.write_hans_predictions(output_dir / "hans_predictions.txt", data.hans_meta["pair_id"].tolist(),
-                                          evaluator.last_logits["hans"].argmax(-1), trained.model.config.id2label)
+    for name, definition in data.definitions.items():
+        if definition.predictions == "hans" and name in evaluator.last_logits:  # for HANS's own evaluator
+            evaluation.write_hans_predictions(output_dir / f"{name}_predictions.txt",
+                                              data.eval_meta[name]["pair_id"].tolist(),
+                                              evaluator.last_logits[name].argmax(-1), trained.model.config.id2label)
     write_outcomes(output_dir / OUTCOMES, data, evaluator.last_logits, trained.model.config.id2label)
     if spec.train.save_model:
         trained.model.save_pretrained(str(output_dir / "model"))

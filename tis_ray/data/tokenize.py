@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, load_from_disk
 
+from tis_ray.data.task import text_columns_of
 from tis_ray.io import folder_written_whole
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,15 @@ MODEL_COLUMNS = ["input_ids", "token_type_ids", "attention_mask", "label", "leng
 
 
 def fingerprint_dataset(dataset: Dataset) -> str:
-    """Return a sha256 (16 hex digits) over every premise, hypothesis and label, in order."""
+    """Return a sha256 (16 hex digits) over every text (premise and hypothesis, or the sentence) and label, in
+    order."""
+    texts = text_columns_of(dataset.column_names)
     digest = hashlib.sha256()
-    for batch in dataset.select_columns(["premise", "hypothesis", "label"]).iter(batch_size=50_000):
-        digest.update("\x1f".join(batch["premise"]).encode())
-        digest.update(b"\x1e")
-        digest.update("\x1f".join(batch["hypothesis"]).encode())
+    for batch in dataset.select_columns([*texts, "label"]).iter(batch_size=50_000):
+        for i, column in enumerate(texts):
+            if i:
+                digest.update(b"\x1e")
+            digest.update("\x1f".join(batch[column]).encode())
         digest.update(np.asarray(batch["label"], dtype="<i8").tobytes())
     return digest.hexdigest()[:16]
 
@@ -36,10 +40,12 @@ def fingerprint_tokenizer(tokenizer) -> str:
 
 
 def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
-    """Return the pairs encoded as (premise, hypothesis) with segment ids, unpadded, plus `length`."""
+    """Return the pairs encoded as (premise, hypothesis) with segment ids (or single sentences), unpadded, plus
+    `length`."""
+    texts = text_columns_of(dataset.column_names)
 
     def encode(batch):
-        enc = tokenizer(batch["premise"], batch["hypothesis"], truncation=True, max_length=max_length,
+        enc = tokenizer(*(batch[c] for c in texts), truncation=True, max_length=max_length,
                         return_token_type_ids=True)
         enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc

@@ -33,15 +33,17 @@ HEAD_NODE_ID = "fffffffffffffffffffffffffffffffffffffffffffffffffff00000"  # the
 
 def fake_autoscaling_config() -> dict:
     """cluster.yaml with provider fake_multinode; each GPU worker type keeps its name, gets 1 CPU, and its
-    GPUs become a custom resource (the machine has none)."""
+    GPUs become a custom resource (the machine has none); the autoscaler keeps two workers of the first type."""
     real = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     workers = {}
     for name, node in real["available_node_types"].items():
         if name == real["head_node_type"]:
             continue
         gpus = node["resources"].get("GPU", 0)
+        # the first type starts with both workers the cluster may hold: whether the trials spread over two nodes
+        # must not hang on how fast the autoscaler reacts on a loaded 2-core machine (it did not, once in CI)
         workers[name] = {"resources": {"CPU": 1, f"fake_gpu_{name}": gpus}, "node_config": {},
-                         "min_workers": 0, "max_workers": 2}
+                         "min_workers": 0 if workers else 2, "max_workers": 2}
     return {
         "cluster_name": "tis-ray-fake", "max_workers": 2, "upscaling_speed": 2.0, "idle_timeout_minutes": 5,
         "provider": {"type": "fake_multinode", "disable_node_updaters": True, "disable_launch_config_check": True},
@@ -132,7 +134,7 @@ def fake_cluster(tmp_path):
 
 
 def test_demo_sweep_via_ray_job_submit_runs_on_two_worker_nodes(fake_cluster, tmp_path):
-    # 8 trials of a few seconds each: long enough together for the autoscaler to add a second worker
+    # 8 trials of a few seconds each over the cluster's two 1-CPU workers
     raw = small_spec_dict(name="fake", storage_path=str(tmp_path / "runs"), train={"epochs": 3},
                           resources={"cpu": 1},
                           grid={"seeds": [1, 2, 3, 4], "data_pct": [0.5, 1.0], "samplers": [{"type": "random"}]})

@@ -64,12 +64,6 @@ def _recorded_spec(run_dir: str | Path):
         return None
 
 
-def expected_grid(run_dir: str | Path) -> list[GridPoint]:
-    """Return the grid points of the run's recorded spec (empty without one, or when it no longer validates)."""
-    spec = _recorded_spec(run_dir)
-    return spec.grid_points() if spec is not None else []
-
-
 def _trial_rows(storage: Storage, trial: str, per_epoch: bool) -> list[dict]:
     point = point_of(storage.read_json(f"{trial}/params.json"))
     results = _read_results(storage, f"{trial}/result.json")

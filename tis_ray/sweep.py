@@ -317,11 +317,13 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     # a preparation that fails keeps the steps it finished (a reference run, embeddings): a rerun reuses them
     with storage.removed_on_failure(keep=lambda: bool(finished_steps(storage))):
         storage.write_text(SPEC_FILE, dump_spec(spec))
-        if not resuming and (address or preparation_gpus(spec)):
+        if resuming:
+            pass  # prepared.json was read above, with the revisions checked
+        elif address or preparation_gpus(spec):
             # on a cluster the preparation runs where trials run (a GPU node); on one machine with GPUs too, as a
             # task that holds exactly one of them (Ray sets its CUDA_VISIBLE_DEVICES)
             prepared = prepare_on_cluster(spec, location)
-        elif not resuming:  # locally on the CPU, right here
+        else:  # locally on the CPU, right here
             prepared = prepare_shared(spec, location, preparation_gpus(spec))
         storage.write_json(PREPARED_FILE, prepared)
         # the spec as run: with the revision of the model and of every data source it read

@@ -237,18 +237,6 @@ def download_hans() -> Path:
     return target
 
 
-def synthetic_splits(spec: DataSpec) -> dict[str, Dataset]:
-    """Return the built-in synthetic train / mnli_m / mnli_mm / hans sets for `spec.synthetic`."""
-    s = spec.synthetic
-    return {
-        "train": Dataset.from_dict(synthetic.generate_nli(s.n_train, s.seed, "people", s.length_profile,
-                                                          s.counter_examples)),
-        "mnli_m": Dataset.from_dict(synthetic.generate_nli(s.n_eval, s.seed + 1, "people", s.length_profile)),
-        "mnli_mm": Dataset.from_dict(synthetic.generate_nli(s.n_eval, s.seed + 2, "animals", s.length_profile)),
-        "hans": synthetic_hans(spec),
-    }
-
-
 def synthetic_hans(spec: DataSpec) -> Dataset:
     """Return the synthetic HANS-style set of `spec.synthetic` (the same for every data source)."""
     s = spec.synthetic

@@ -117,7 +117,12 @@ def export_table(run_dir: str | Path, per_epoch: bool = False) -> pd.DataFrame:
             table[column] = None
     order = [c for c in ["setting", "data_pct", "n_examples", "seed", "epoch"] if table[c].notna().any()]
     table = table.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
-    return table[KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]]
+    rest = [c for c in table.columns if c not in KEY_COLUMNS]
+    if spec is not None:  # each evaluation set's metrics together, in the spec's order (the report's order)
+        sets = spec.eval_set_names()
+        position = {name: i for i, name in enumerate(sets)}
+        rest.sort(key=lambda c: position.get(c.split("/")[0], len(sets)))  # stable: the rest keep their order
+    return table[KEY_COLUMNS + rest]
 
 
 def _suffix(path: str | Path) -> str:

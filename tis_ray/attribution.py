@@ -95,6 +95,7 @@ def group_rows(storage: Storage, eval_set: str, group: str) -> np.ndarray:
     'lexical_overlap' or 'lexical_overlap/non_entailed'). Raises TisRayError naming the groups it has."""
     from tis_ray.data.prepare import MANIFEST
     from tis_ray.data.task import EvalDefinition
+    from tis_ray.evaluation import group_keys
     from tis_ray.preparation import PREPARED_FILE
 
     data = next(iter(storage.read_json(PREPARED_FILE)["data_by_tokenizer"].values()))
@@ -106,8 +107,7 @@ def group_rows(storage: Storage, eval_set: str, group: str) -> np.ndarray:
     gold = np.array(definition.labels)[meta["label"].to_numpy()]
     known: set[str] = set()
     for g in definition.groups:
-        values = [gold if c == "label" else meta[c].astype(str).to_numpy() for c in g.columns]
-        keys = np.array(["/".join(parts) for parts in zip(*values, strict=True)])
+        keys = group_keys(g, meta, gold)
         rows = np.flatnonzero((keys == group) | np.char.startswith(keys.astype(str), f"{group}/"))
         if len(rows):
             return rows

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tis_ray.data.schema import HANS_HEURISTICS, MNLI_LABELS
-from tis_ray.data.task import EvalDefinition
+from tis_ray.data.task import EvalDefinition, Group
 from tis_ray.io import write_text
 
 
@@ -107,6 +107,13 @@ def correct_predictions(definition: EvalDefinition, pred_ids: np.ndarray, gold: 
     return _right_outputs(definition, id2label)[np.asarray(gold), np.asarray(pred_ids)]
 
 
+def group_keys(group: Group, meta: pd.DataFrame, gold_names: np.ndarray) -> np.ndarray:
+    """Return each example's value in `group`: its values of the group's columns joined by '/' ('label' is the
+    gold label's name, `gold_names`), e.g. 'lexical_overlap/non_entailed'."""
+    values = [gold_names if c == "label" else meta[c].astype(str).to_numpy() for c in group.columns]
+    return np.array(["/".join(parts) for parts in zip(*values, strict=True)])
+
+
 def set_metrics(definition: EvalDefinition, pred_ids: np.ndarray, gold: np.ndarray, meta: pd.DataFrame,
                 id2label: dict) -> dict[str, float]:
     """Return '<set>/acc' and each group's accuracy '<prefix>/<value>[/<value>]' (groups of `meta`'s columns;
@@ -115,8 +122,7 @@ def set_metrics(definition: EvalDefinition, pred_ids: np.ndarray, gold: np.ndarr
     metrics = {f"{definition.name}/acc": float(correct.mean())}
     gold_names = np.array(definition.labels)[np.asarray(gold)]
     for group in definition.groups:
-        values = [gold_names if c == "label" else meta[c].astype(str).to_numpy() for c in group.columns]
-        keys = np.array(["/".join(parts) for parts in zip(*values, strict=True)])
+        keys = group_keys(group, meta, gold_names)
         for key in sorted(set(keys.tolist())):
             metrics[f"{group.prefix}/{key}"] = float(correct[keys == key].mean())
     return metrics

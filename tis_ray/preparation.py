@@ -358,8 +358,7 @@ def prepare_shared(spec: SweepSpec, run_dir: str | Path, gpus: float | None) -> 
         steps = PreparedSteps(storage, local_run / PREPARED)
         steps.fetch_existing("data")  # tokenization is keyed by content: what is there is reused
         shared = SharedData(spec, steps.root)
-        models = {(s.model.name, s.model.tokenizer) for s in map(spec.for_point, spec.grid_points())}
-        for name, tokenizer_name in sorted(models, key=str):
+        for name, tokenizer_name in sorted(spec.trial_models(), key=str):
             data = shared.for_model(name, tokenizer_name)
         log.info("prepared data: %d training examples, eval sets %s, %d tokenizer(s)", len(data.train),
                  ", ".join(data.eval_sets), len(shared.folders))
@@ -397,7 +396,7 @@ def source_revisions(spec: SweepSpec, data_revisions: dict[str, str] | None = No
 
     revisions = dict(data_revisions if data_revisions is not None else read_revisions(spec.data, spec.eval_sets))
     revisions["model"] = model_revision(spec.model.name)
-    for name in sorted({s.model.name for s in map(spec.for_point, spec.grid_points())} - {spec.model.name}):
+    for name in sorted({name for name, _ in spec.trial_models()} - {spec.model.name}):
         revisions[f"model:{name}"] = model_revision(name)
     return revisions
 

@@ -243,6 +243,11 @@ class EvalSetSpec(_Strict):
         return {str(k).lower(): (v.lower() if isinstance(v, str) else [str(t).lower() for t in v])
                 for k, v in value.items()}
 
+    def local_paths(self) -> dict[str, str]:
+        """Return {field name: path} for the local file or folder this set reads (none for a hub dataset)."""
+        paths = {"file": self.file, "dataset": self.dataset if self.dataset and looks_like_path(self.dataset) else None}
+        return {k: v for k, v in paths.items() if v}
+
     @model_validator(mode="after")
     def _one_source(self):
         if self.file and (self.dataset or self.split or self.config or self.revision):
@@ -669,6 +674,10 @@ class SweepSpec(_Strict):
                        "extra": {k: [v] for k, v in point.overrides.items()}}
         return build_spec(raw, source="tis-ray train")
 
+    def trial_models(self) -> set[tuple[str, str | None]]:
+        """Return the (model name, tokenizer) of every trial: one pair, unless an extra axis varies them."""
+        return {(s.model.name, s.model.tokenizer) for s in map(self.for_point, self.grid_points())}
+
     def reference_epochs(self) -> int:
         """Return the epochs of the reference run (the one full-data fine-tune that embeddings and dynamics use)."""
         return self.dynamics.epochs or self.clustering.embedding_epochs or self.train.epochs
@@ -849,10 +858,8 @@ def check_local_inputs(spec: SweepSpec) -> None:
         if not Path(value).exists():
             raise SpecError(f"data.{field}: no such file or folder: {value}")
     for entry in (e for e in spec.eval_sets if not isinstance(e, str)):
-        local = {"file": entry.file, "dataset": entry.dataset if entry.dataset and looks_like_path(entry.dataset)
-                 else None}
-        for field, value in local.items():
-            if value and not Path(value).exists():
+        for field, value in entry.local_paths().items():
+            if not Path(value).exists():
                 raise SpecError(f"eval_sets ({entry.name}).{field}: no such file or folder: {value}")
     for field, value in (("model.name", spec.model.name), ("model.tokenizer", spec.model.tokenizer),
                          ("clustering.embedding_model", spec.clustering.embedding_model),

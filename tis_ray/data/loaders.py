@@ -126,16 +126,21 @@ def _hub_error(where: str, exc: Exception) -> DataError:
     return DataError(f"{where}: cannot open it: {first}{hint}")
 
 
-def _hub_builder(dataset: str, config: str | None, revision: str | None, where: str):
+def _hub_where(dataset: str, config: str | None) -> str:
+    return f"dataset {dataset!r}" + (f" config {config!r}" if config else "")
+
+
+def _hub_builder(dataset: str, config: str | None, revision: str | None, prepare: bool = True):
+    """Return the dataset's builder (its data downloaded and prepared, unless `prepare` is False); whatever
+    `datasets` raises (not found, offline with nothing cached, a bad config) becomes one DataError line."""
     from datasets import load_dataset_builder
 
     try:
         builder = load_dataset_builder(dataset, config, revision=revision)
-        builder.download_and_prepare()
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - datasets raises many kinds (not found, offline, bad config)
-        raise _hub_error(where, exc) from None
+        if prepare:
+            builder.download_and_prepare()
+    except Exception as exc:  # noqa: BLE001 - datasets raises many kinds
+        raise _hub_error(_hub_where(dataset, config), exc) from None
     return builder
 
 
@@ -143,13 +148,7 @@ def hub_revision(dataset: str, config: str | None, revision: str | None) -> str:
     """Return what a hub dataset's data is at: 'dataset@<commit>' on the hub, a local folder's sha256."""
     if Path(dataset).exists():
         return sha256_of_files(dataset)
-    from datasets import load_dataset_builder
-
-    try:
-        builder = load_dataset_builder(dataset, config, revision=revision)
-    except Exception as exc:  # noqa: BLE001
-        raise _hub_error(f"dataset {dataset!r}", exc) from None
-    return f"{dataset}@{builder.hash}"
+    return f"{dataset}@{_hub_builder(dataset, config, revision, prepare=False).hash}"
 
 
 def read_hub_source(dataset: str, config: str | None, split: str, revision: str | None, columns: ColumnsSpec,
@@ -158,8 +157,8 @@ def read_hub_source(dataset: str, config: str | None, split: str, revision: str 
     ClassLabel's names, else the label column's values sorted)."""
     from datasets import ClassLabel
 
-    where = f"dataset {dataset!r}" + (f" config {config!r}" if config else "")
-    builder = _hub_builder(dataset, config, revision, where)
+    where = _hub_where(dataset, config)
+    builder = _hub_builder(dataset, config, revision)
     splits = list(builder.info.splits or {})
     if split not in splits:
         raise DataError(f"{where}: no split {split!r}; it has {', '.join(splits) or 'none'}")

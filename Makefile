@@ -33,7 +33,7 @@ bench: install
 	  && ../$(BIN)/python bench_storage.py && ../$(BIN)/python bench_dynamics.py --repeats 5 \
 	  && ../$(BIN)/python bench_preparation_reuse.py && ../$(BIN)/python bench_datamodels.py --trials 600 \
 	  && ../$(BIN)/python bench_datamodels.py --trials 1000 --n-train 60 --planted 6 --epochs 1 --skip-attribution \
-	  && ../$(BIN)/python bench_tasks.py
+	  && ../$(BIN)/python bench_tasks.py && ../$(BIN)/python bench_statistics.py
 
 # On a GPU machine: the matching GPU extra, tis-ray doctor, the GPU tests, bench/RESULTS-gpu.md (< 10 min on an
 # H100). Without a GPU: one line, exit 0, nothing installed.

@@ -67,8 +67,9 @@ def test_attribute_writes_effects_manifest_and_lds(attributed):
         assert effects.shape == (POOL,) and effects.dtype == np.float32
         assert entry["n_fit"] + entry["n_heldout"] == 24
     lds = pd.read_csv(out / "lds.csv")
-    assert {"datamodel (cross-fitted)", "shuffled"} <= set(lds["score"])
-    assert ((lds["lds"].isna()) | lds["lds"].between(-1, 1)).all()
+    assert {"datamodel", "shuffled"} <= set(lds["score"]) and set(lds["lds"]) == {"aggregate", "per-example"}
+    assert ((lds["value"].isna()) | lds["value"].between(-1, 1)).all()
+    assert (lds["trials"] == 5).all()  # every row on the same held-out fifth of the 24 trials
     top = (out / "top_margin_hans_lexical_overlap_non_entailed.md").read_text()
     assert "## Most helpful" in top and "## Most harmful" in top and "| premise" in top
 
@@ -77,7 +78,7 @@ def test_report_has_the_lds_table_and_the_top_examples(attributed):
     _, run_dir, _ = attributed
     text = (run_dir / "report" / "index.md").read_text()
     assert "## Which examples matter, by retraining (datamodels)" in text
-    assert "| datamodel (cross-fitted) |" in text.replace("  ", " ") or "datamodel (cross-fitted)" in text
+    assert "aggregate LDS" in text and "per-example LDS" in text and "| per-example |" in text
     assert (run_dir / "report" / "tables" / "top_mnli_m_acc.md").is_file()
 
 
@@ -125,3 +126,68 @@ def test_a_score_file_of_another_pool_is_refused_before_any_trial(attributed, ca
 
 def table_trial(run_dir):
     return pd.read_parquet(run_dir / "results.parquet")["trial_id"].iloc[0]
+
+
+# Without Ray or training: hand-written runs whose outcomes come from a planted linear model (tests/fake_runs.py)
+
+def attribute_fake(tmp_path, scores=None, **options):
+    from fake_runs import planted_run
+
+    from tis_ray.attribution import attribute
+
+    run_dir = tmp_path / "run"
+    world = planted_run(run_dir, **{"budgets": (0.3, 0.7), "seeds": 30, **options.pop("world", {})})
+    attribute(str(run_dir), options.pop("targets", ["mnli_m/acc", "margin:mnli_m"]), scores, boot=3, **options)
+    table = pd.read_csv(run_dir / "attribution" / "lds.csv")
+    return run_dir, world, table.set_index(["target", "lds", "score"])
+
+
+def test_a_random_score_on_mixed_budgets_scores_near_0_and_the_datamodel_on_held_out_trials(tmp_path):
+    # every example's margin grows with the subset's size: mixing 30% and 70% would make any positive score look
+    # predictive; within budgets a uniform random score has nothing to rank
+    np.save(tmp_path / "uniform.npy", np.random.default_rng(5).random(60))
+    run_dir, _, table = attribute_fake(tmp_path, {"uniform": str(tmp_path / "uniform.npy")},
+                                       world={"size_effect": 0.05})
+    row = table.loc[("mnli_m/acc", "aggregate", "uniform")]
+    assert row["ci_low"] < 0 < row["ci_high"] and row["budgets"] == 2
+    assert row["provenance"] == "provenance unknown: may have seen these trials"
+    manifest = json.loads((run_dir / "attribution" / "manifest.json").read_text())
+    datamodel = table.loc[("mnli_m/acc", "aggregate", "datamodel")]
+    assert datamodel["trials"] == len(manifest["heldout_trials"]) == 12  # 20% of each budget's 30
+    assert not set(manifest["fit_trials"]) & set(manifest["heldout_trials"])
+    assert sorted(manifest["fitted_on_trials"]) == sorted(manifest["fit_trials"] + manifest["heldout_trials"])
+
+
+def test_a_score_fitted_on_the_held_out_trials_is_refused_and_one_fitted_elsewhere_is_labelled(tmp_path):
+    from tis_ray.attribution import attribute
+    from tis_ray.errors import TisRayError
+
+    run_dir, _, _ = attribute_fake(tmp_path, targets=["mnli_m/acc"])
+    out = run_dir / "attribution"
+    with pytest.raises(TisRayError, match="fitted on every held-out trial"):  # refitted on all trials
+        attribute(str(run_dir), ["mnli_m/acc"], {"leaked": str(out / "mnli_m_acc.npy")}, boot=3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    np.save(honest / "score.npy", np.load(out / "mnli_m_acc.npy"))
+    (honest / "manifest.json").write_text(json.dumps({"fitted_on_trials": manifest["fit_trials"]}))
+    attribute(str(run_dir), ["mnli_m/acc"], {"honest": str(honest / "score.npy")}, boot=3)
+    row = pd.read_csv(out / "lds.csv").set_index("score").loc["honest"]
+    assert row["provenance"] == "fitted on 48 of these trials, none scored" and row["trials"] == 12
+
+
+def test_per_example_lds_of_the_planted_attributions_and_of_the_per_example_datamodel(tmp_path):
+    from fake_runs import planted_run
+
+    rng_world = planted_run(tmp_path / "probe", budgets=(0.3, 0.7), seeds=30, noise=0.05)
+    np.save(tmp_path / "planted.npy", rng_world[2])  # [8 evaluation examples, 60]: the truth
+    run_dir, world, table = attribute_fake(tmp_path, {"planted": str(tmp_path / "planted.npy")},
+                                           per_example=True, world={"noise": 0.05})
+    np.testing.assert_array_equal(world[2], rng_world[2])  # the same planted world
+    planted = table.loc[("margin:mnli_m", "per-example", "planted")]
+    assert planted["value"] > 0.8 and planted["provenance"] == "provenance unknown: may have seen these trials"
+    assert ("mnli_m/acc", "per-example", "planted") not in table.index  # a metric has no examples
+    fitted = table.loc[("margin:mnli_m", "per-example", "datamodel per example")]
+    assert fitted["provenance"] == "fitted on the 48 fit trials" and fitted["value"] < planted["value"]
+    effects = np.load(run_dir / "attribution" / "margin_mnli_m.per_example.npy")
+    assert effects.shape == (8, 60)

@@ -3,7 +3,6 @@ MNLI and HANS, learning curves, selection cost, HANS composition of subsets, sta
 class-balanced scores, and seed planning from the run as a pilot."""
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -54,6 +53,7 @@ def test_every_trial_records_the_hans_composition_of_its_subset(decided):
         assert record["hans_composition"]["high_overlap_non_entailed"] == expected
         assert table.set_index("trial_id").loc[trial, "subset/high_overlap_non_entailed"] == expected
         assert record["hans_composition"]["lexical_overlap"]["entailment"] == 1.0  # built from premise words
+        assert record["hans_composition"]["rule"] == "mccoy2019-whitespace"  # tis_ray.overlap.OVERLAP_RULE
     assert set(table["schedule"]) == {"epochs"} and (table["n_train_full"] == 1200).all()
 
 
@@ -79,7 +79,11 @@ def test_report_verdicts_cover_mnli_and_hans_with_holm_over_the_table(decided):
     m = int(tested.sum())  # Holm over every tested comparison of the table: the smallest p times m
     assert ordered["p_holm"].iloc[0] == pytest.approx(min(1.0, m * ordered["p"].iloc[0]))
     assert set(paired["verdict"]) <= {"better", "worse", "inconclusive", "equivalent within ±1",
-                                      "equivalent within ±5", "one seed"}
+                                      "equivalent within ±5", "one seed", "identical",
+                                      *(f"{d}, within ±{m} (equivalent)" for d in ("better", "worse") for m in (1, 5))}
+    assert paired["family"].max() == m  # the Bonferroni intervals and the mde are at alpha / m
+    assert (paired["ci_high_bonferroni"] - paired["ci_low_bonferroni"] >= paired["ci_high"] - paired["ci_low"])[
+        tested].all()
     assert "## Sampler − baseline at the same budget and seed (points)" in text and "mde" in text
     assert "Schedule: epochs." in text
 
@@ -89,15 +93,27 @@ def test_report_learning_curves_cost_composition_and_stability(decided):
     tables = run_dir / "report" / "tables"
     curves = pd.read_csv(tables / "learning_curves.csv").set_index("setting")
     assert curves.loc["random", "budgets"] == 3 and 0 < curves.loc["random", "a"] <= 1
+    assert curves.loc["random", "notes"].startswith("exact: 3 budgets")  # the fit passes through the means
+    assert "**Read with care**: random's curve is exact" in text or "data_savings" not in text
     assert "## Learning curves and data savings (MNLI-m)" in text and "figures/learning_curves.png" in text
-    # selection cost: the dynamics sampler pays its reference runs, KMeans the run, embeddings and clustering
+    # selection cost: the dynamics sampler pays both reference runs (seeds 1 and 2), KMeans the run, embeddings
+    # and clustering, its stability refit apart
     cost = pd.read_csv(tables / "selection_cost.csv").set_index("setting")
-    steps = {json.loads((p).read_text()).get("seconds") for p in (run_dir / "prepared").rglob("step.json")}
+    prepared = run_dir / "prepared"
+    seconds = {str(p.parent.relative_to(prepared)): json.loads(p.read_text()).get("seconds")
+               for p in prepared.rglob("step.json")}
     assert cost.loc["random", "selection_s"] == 0 and cost.loc["random", "steps"] == "none"
-    assert cost.loc["loss(balance=class)", "steps"] == "reference_model"
-    assert cost.loc["kmeans(n_clusters=4)", "steps"].startswith("reference_model, embeddings, clusters/kmeans-")
-    assert cost.loc["kmeans(n_clusters=4)", "selection_s"] > cost.loc["loss(balance=class)", "selection_s"] > 0
-    assert cost["timed"].all() and len(steps) > 1
+    assert cost.loc["loss(balance=class)", "steps"] == "reference_model, dynamics/seeds/2"
+    assert cost.loc["loss(balance=class)", "selection_s"] == pytest.approx(
+        seconds["reference_model"] + seconds["dynamics/seeds/2"])
+    clusters = cost.loc["kmeans(n_clusters=4)", "steps"].split(", ")[-1]
+    assert cost.loc["kmeans(n_clusters=4)", "steps"] == f"reference_model, embeddings, {clusters}"
+    refit = json.loads((prepared / clusters / "meta.json").read_text())["stability"]["seconds"]
+    assert 0 < refit < seconds[clusters]
+    assert cost.loc["kmeans(n_clusters=4)", "selection_s"] == pytest.approx(
+        seconds["reference_model"] + seconds["embeddings"] + seconds[clusters] - refit)
+    assert pd.read_csv(tables / "stability_cost.csv")["seconds"].tolist() == pytest.approx([refit])
+    assert cost["timed"].all() and cost["cost_not_recorded"].isna().all()  # '' reads back as NaN
     assert "figures/accuracy_vs_compute.png" in text
     # what each subset holds for HANS
     assert "## What each subset holds for HANS" in text and "figures/hans_vs_composition.png" in text
@@ -129,8 +145,19 @@ def test_plan_with_the_run_as_pilot(decided, capsys):
     spec, run_dir, _ = decided
     assert main(["plan", str(spec), "--pilot", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    pooled = pooled_paired_std(pilot_paired_table(str(run_dir), "random"))
-    std = pooled[("kmeans(n_clusters=4)", "mnli_m/acc")]
-    line = next(line for line in out.splitlines() if line.startswith("| kmeans(n_clusters=4) vs random | mnli_m/acc "))
-    assert "pilot (this comparison)" in line and f"| {seeds_needed(1.0, std):14d} |" in line
-    assert math.isfinite(std)
+    paired = pilot_paired_table(str(run_dir), "random")
+    m = len(paired)  # the plan's family: 2 samplers x 3 budgets x 6 metrics (the report's when all are tested)
+    assert f"a family of {m} comparisons" in out and m == 36
+    stds = pooled_paired_std(paired).loc[("kmeans(n_clusters=4)", "mnli_m/acc")]  # per budget, where arms differ
+    lines = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.splitlines() if line.startswith("| ")]
+    header, rows = lines[0], [dict(zip(lines[0], cells, strict=True)) for cells in lines[2:]]
+    assert "std_from" in header
+    for budget in (10.0, 25.0, 50.0):
+        row = next(r for r in rows if r["comparison"] == "kmeans(n_clusters=4) vs random"
+                   and r["metric"] == "mnli_m/acc" and r["budget"] == f"{budget:.2f}")
+        if budget in stds.index:  # that budget's own spread
+            assert row["std_from"] == "pilot (this comparison, this budget)"
+            assert int(row["seeds_needed"]) == seeds_needed(1.0, stds[budget], alpha=0.05 / m)
+        else:  # tiny-albert can give identical arms at a budget: no spread there, a wider pool instead
+            assert row["std_from"] != "pilot (this comparison, this budget)"
+    assert len(stds) and (stds > 0).all()

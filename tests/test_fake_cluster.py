@@ -105,6 +105,21 @@ class ProcessTree:
             address_file.unlink()
 
 
+def wait_for_job_agent(env: dict, deadline: float) -> None:
+    """Return once the head's job agent runs a job: a no-op job is submitted until one succeeds. The Jobs API
+    answers `ray job list` before that agent is up, and a submission then fails with "No available agent to
+    submit job, please try again later" (seen on a loaded 2-core machine)."""
+    while True:
+        probe = subprocess.run([RAY, "job", "submit", "--address", DASHBOARD, "--", "true"], capture_output=True,
+                               text=True, env=env)
+        if probe.returncode == 0:
+            return
+        said = probe.stdout[-2000:] + probe.stderr[-2000:]
+        assert "No available agent" in said, f"the readiness probe job failed:\n{said}"
+        assert time.monotonic() < deadline, "the head's job agent did not come up"
+        time.sleep(1)
+
+
 @pytest.fixture
 def fake_cluster(tmp_path):
     if not (port_free(6379) and port_free(8265)):
@@ -122,12 +137,13 @@ def fake_cluster(tmp_path):
         token = subprocess.run([RAY, "get-auth-token"], capture_output=True, text=True, env=env)
         if token.returncode == 0 and token.stdout.strip():
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token.stdout.strip().splitlines()[-1])
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while subprocess.run([RAY, "job", "list", "--address", DASHBOARD], capture_output=True,
                              env=env).returncode != 0:
             assert head.poll() is None, "ray start --head exited"
             assert time.monotonic() < deadline, "the fake cluster's Jobs API did not come up"
             time.sleep(1)
+        wait_for_job_agent(env, deadline)
         yield env
     finally:
         tree.end(head)

@@ -135,7 +135,9 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     finally:
         if proc.poll() is None:
             stop_tree(proc)
-    assert code == 0, out
+    assert code == 1, out  # the sweep ran to its end with a failed trial: exit 1, one summary line
+    assert (f"1 of 2 trials failed: each one's error is in {run_dir}/<trial>/error.txt (tis-ray status {run_dir} "
+            "lists them); --resume runs them again") in out.splitlines()
     table = export_table(run_dir).set_index("sampler")
     assert len(table) == 2 and table.index.is_unique
     assert table.loc["random", "status"] == "completed" and table.loc["random", "epoch"] == 4
@@ -144,7 +146,8 @@ def test_killed_worker_is_retried_and_raising_trial_is_reported(tmp_path):
     # the retry resumed from epoch 2's checkpoint: it ran epochs 3 and 4 only, every epoch appears once
     assert [r["epoch"] for r in results(trial)] == [1, 2, 3, 4]
     assert results(trial)[-1]["resumed_after_epoch"] == 2
-    assert not list(trial.glob("checkpoint_*"))  # a finished trial keeps no checkpoint
+    # a finished trial keeps no checkpoint's weights: its last checkpoint folder holds a note alone
+    assert [sorted(p.name for p in c.rglob("*")) for c in trial.glob("checkpoint_*")] == [["finished.txt"]]
     assert_same_as_uninterrupted(run_dir, trial, tmp_path)
     assert table.loc["indices", "status"] == "failed"
     assert "indices must be in [0, 2400)" in table.loc["indices", "error"]
@@ -173,16 +176,18 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
                 if any(r.get("final") for r in results(d))}
     assert 1 <= len(finished) < 3
 
-    # the live view of the interrupted sweep: what finished, the one stopped midway with its epoch, what is left
+    # the live view of the interrupted sweep: what finished, the one stopped midway with its epoch (interrupted:
+    # no driver runs it, so no ETA either), what is left
     status = sweep_status(str(run_dir))
     states = status.trials.set_index("trial")["state"]
-    assert status.counts["done"] == len(finished) and status.counts["running"] == 1
+    assert status.counts["done"] == len(finished) and status.counts["interrupted"] == 1
+    assert "running" not in status.counts
     assert status.counts.get("pending", 0) == 3 - len(finished) - 1 == len(status.trials) - len(finished) - 1
     assert {name for name, state in states.items() if state == "done"} == set(finished)
-    midway_row = status.trials[status.trials["state"] == "running"].iloc[0]
+    midway_row = status.trials[status.trials["state"] == "interrupted"].iloc[0]
     assert midway_row["epoch"] >= 1 and 0 < midway_row["MNLI-m"] <= 1
-    assert status.eta_s is not None and status.eta_s > 0 and status.elapsed_s > 0
-    assert "trials: " in status.render() and "ETA ~" in status.render()
+    assert status.eta_s is None and status.elapsed_s > 0
+    assert "1 interrupted" in status.render() and "ETA" not in status.render()
     index = build_report(str(run_dir), tmp_path / "partial_report")
     assert "**Partial report**: " in index.read_text()
 

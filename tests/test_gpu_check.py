@@ -10,6 +10,16 @@ ROOT = Path(__file__).parents[1]
 H100 = {"torch_cuda": "13.0", "device_count": 1, "capability": [9, 0], "name": "NVIDIA H100 80GB HBM3"}
 
 
+def write_executable(path: Path, text: str) -> None:
+    """Write an executable script at `path` whose inode this process never holds open for writing: `install`,
+    a child process, copies the text there with mode 0755. A fork by another thread of this process (Ray,
+    pytest plugins) can inherit only a handle on the source file, so exec'ing `path` never meets a file still
+    open for writing ("Text file busy"), as a rename of a file written here still could."""
+    source = path.with_name(f".{path.name}.txt")
+    source.write_text(text)
+    subprocess.run(["install", "-m", "0755", str(source), str(path)], check=True)
+
+
 def run_check(env: dict, tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=300, cwd=tmp_path)
@@ -27,10 +37,8 @@ def test_without_a_gpu_it_says_so_in_one_line_and_installs_nothing(tmp_path):
 def test_a_given_interpreter_without_cuml_reaches_the_torch_rows(tmp_path):
     fake = tmp_path / "bin"
     fake.mkdir()
-    smi = fake / "nvidia-smi"
-    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)'\n"
-                   "echo 'GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
-    smi.chmod(0o755)
+    write_executable(fake / "nvidia-smi", "#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)'\n"
+                                           "echo 'GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-1)'\n")
     done = run_check({"PATH": f"{fake}:{os.environ['PATH']}", "PY": sys.executable, "GPU_CHECK_DRY_RUN": "1",
                       "TIS_RAY_FAKE_GPU_FACTS": json.dumps(H100)}, tmp_path)
     assert done.returncode == 0, done.stderr

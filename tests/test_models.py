@@ -84,3 +84,52 @@ def test_a_four_label_head_with_generic_names_is_refused_without_label_order(tmp
     order = ["unrelated", "entailment", "neutral", "contradiction"]
     model = load_model(str(tmp_path / "four"), labels=labels, label_order=order)
     assert model_label_ids(model, labels) == [1, 2, 3, 0]
+
+
+def test_a_saved_checkpoint_is_readable_by_others_under_the_users_umask(tmp_path):
+    import os
+
+    from tis_ray.models import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        folder = save_checkpoint(load_model("tiny-albert"), tiny_albert_tokenizer(), tmp_path / "model")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert "model.safetensors" in modes and "config.json" in modes  # transformers wrote the weights 0600
+    assert set(modes.values()) == {0o644}, modes
+    assert folder.stat().st_mode & 0o777 == 0o755
+    assert load_model(str(folder)).config.num_labels == 3  # still a checkpoint load_model reads
+
+
+def test_a_hub_model_that_is_not_there_fails_in_seconds_offline_and_online(tmp_path, monkeypatch, capsys):
+    import socket
+    import time
+
+    from huggingface_hub import constants
+
+    from tis_ray.errors import SpecError
+    from tis_ray.hub import check_hub_models
+    from tis_ray.spec import build_spec
+
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(small_spec_dict(storage_path=str(tmp_path / "runs"))))
+    started = time.monotonic()  # offline (conftest): the local cache alone decides, one line, nothing written
+    assert main(["sweep", str(spec_path), "--set", "model.name=no-such-org/no-such-model"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tis-ray: error:")]
+    assert time.monotonic() - started < 5 and len(errors) == 1 and not (tmp_path / "runs").exists()
+    assert "huggingface-cli download no-such-org/no-such-model" in errors[0]
+    # online with the hub unreachable (a closed port): one request, no retries, the same fix
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(variable, "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(SpecError, match="the hub cannot be reached .*huggingface-cli download no-such-org/x"):
+        check_hub_models(build_spec(small_spec_dict(model={"name": "no-such-org/x"})))
+    assert time.monotonic() - started < 5
+    check_hub_models(build_spec(small_spec_dict()))  # tiny-albert: nothing to ask

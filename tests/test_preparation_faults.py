@@ -54,3 +54,48 @@ def test_a_killed_preparation_task_is_retried_and_reuses_its_finished_steps(tmp_
     assert outcome["result"]["clusters_by_sampler"], "the retried task did not finish the preparation"
     assert (prepared / "reference_model" / "step.json").stat().st_mtime_ns == trained_at  # not trained again
     assert (prepared / "embeddings" / "step.json").is_file()
+
+
+def test_a_step_whose_upload_fails_is_not_marked_and_a_marker_without_its_data_is_recomputed(s3, monkeypatch):
+    """S3 through a proxy that fails every PUT of embeddings.npy: the step's marker must not reach the bucket
+    (it used to be uploaded beside the data, so it could land first); a rerun reuses the reference model and
+    computes the embeddings; a marker whose data file is gone is a step to compute again, never an error."""
+    from conftest import Calls
+    from s3_faults import FaultyS3Proxy
+
+    from tis_ray.preparation import prepare_shared
+    from tis_ray.storage import Storage, join
+
+    calls = Calls(monkeypatch)
+    spec = build_spec(small_spec_dict(name="marker", storage_path=s3, train={"epochs": 1},
+                                      data={"synthetic": {"n_train": 400, "n_eval": 60, "hans_per_cell": 6}},
+                                      clustering={"embedding_epochs": 1},
+                                      grid={"samplers": [{"type": "kmeans", "n_clusters": 4}]}))
+    direct = Storage(join(s3, "marker"))
+    moto = s3.split("endpoint_override=")[1].split("&")[0]
+    with FaultyS3Proxy(moto) as proxy:
+        run_dir = join(s3.replace(moto, f"127.0.0.1:{proxy.port}"), "marker")
+        proxy.fail_when("embeddings.npy", lambda method, path: method in ("PUT", "POST") and "embeddings.npy" in path)
+        with pytest.raises(OSError):
+            prepare_shared(spec, run_dir, gpus=0)
+        assert proxy.faults["embeddings.npy"] >= 1
+        assert direct.exists("prepared/reference_model/step.json")  # the step before it is finished ...
+        assert not direct.exists("prepared/embeddings/step.json")  # ... this one is not marked
+        assert (calls.fits, calls.embeds) == (1, 1)
+
+        proxy.clear()
+        prepare_shared(spec, run_dir, gpus=0)  # the rerun: the reference model is reused, embeddings computed
+        assert (calls.fits, calls.embeds) == (1, 2)
+        marker = direct.read_json("prepared/embeddings/step.json")
+        assert marker["files"]["embeddings.npy"] == direct.fs.get_file_info(
+            direct.path("prepared/embeddings/embeddings.npy")).size == 400 * 128 * 4 + 128  # 400 rows of tiny-albert's 128 floats, the .npy header
+
+    # markers there, their data not: the clustering's labels and the embeddings it is computed from
+    (clusters,) = direct.folders("prepared/clusters")
+    direct.delete_file(f"prepared/clusters/{clusters}/labels.npy")
+    direct.delete_file("prepared/embeddings/embeddings.npy")
+    prepare_shared(spec, join(s3, "marker"), gpus=0)
+    assert (calls.fits, calls.embeds) == (1, 3)  # both computed again, no FileNotFoundError
+    assert direct.exists("prepared/embeddings/embeddings.npy")
+    assert direct.exists(f"prepared/clusters/{clusters}/labels.npy")
+    assert direct.read_json("prepared/embeddings/step.json")["key"] == marker["key"]

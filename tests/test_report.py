@@ -61,7 +61,11 @@ def test_paired_difference_to_random_by_hand(table):
     assert at10["p"] == pytest.approx(p10)
     half = stats.t.ppf(0.975, 2) / np.sqrt(3)  # 4.303 / sqrt 3 = 2.484
     assert (at10["ci_low"], at10["ci_high"]) == (pytest.approx(4 - half), pytest.approx(4 + half))
-    assert at10["mde"] == pytest.approx(minimum_detectable_difference(1.0, 3))
+    # the sampler's family: its 2 tested budgets; the Bonferroni interval and the mde at alpha / 2
+    assert at10["family"] == 2
+    wide = stats.t.ppf(1 - 0.05 / 4, 2) / np.sqrt(3)
+    assert (at10["ci_low_bonferroni"], at10["ci_high_bonferroni"]) == (pytest.approx(4 - wide), pytest.approx(4 + wide))
+    assert at10["mde"] == pytest.approx(minimum_detectable_difference(1.0, 3, alpha=0.025))
     at50 = paired.loc[50.0]  # diffs -1 and +2 points: mean 0.5, std 2.1213, t = 0.5 / 1.5 = 0.3333
     p50 = 2 * stats.t.sf(1 / 3, df=1)  # 0.795
     assert (at50["n"], at50["mean"], at50["p"]) == (2, pytest.approx(0.5), pytest.approx(p50))
@@ -76,6 +80,19 @@ def test_paired_difference_to_random_by_hand(table):
     # HANS is compared too; its columns here are flat 0.5 for every trial: no spread, no test
     hans = paired_vs_random(done).query("metric == 'hans/lexical_overlap/non_entailed'")
     assert len(hans) == 2 and hans["p"].isna().all() and (hans["mean"] == 0).all()
+    assert set(hans["verdict"]) == {"identical"}  # equal per-seed values: the same subset, not 'inconclusive'
+    assert set(table_wide["family"]) == {4}
+
+
+def test_a_small_significant_difference_inside_the_margin_reads_both():
+    rows = []
+    for seed, base in enumerate((0.700, 0.710, 0.705, 0.695, 0.702, 0.708), start=1):
+        rows.append(row(f"r{seed}", "random", seed, 0.1, base))
+        rows.append(row(f"k{seed}", "kmeans(n_clusters=4)", seed, 0.1, base + 0.005 + 0.001 * (seed % 2)))
+    done = final_rows(pd.DataFrame(rows))
+    paired = paired_vs_random(done, metrics=["mnli_m/acc"]).iloc[0]  # +0.5 / +0.6 points, margin 1
+    assert paired["p_holm"] < 0.05 and paired["p_equivalence_holm"] < 0.05
+    assert paired["verdict"] == "better, within ±1 (equivalent)"
 
 
 def test_budget_free_settings_appear_in_every_table(tmp_path):
@@ -168,3 +185,18 @@ def test_the_baseline_is_a_setting_and_ambiguity_is_one_line(table):
                                                                                       "random(nested=False)"}
     only_nested = pd.concat([done[done["sampler"] != "random"], nested])
     assert baseline_sampler(only_nested) == "random(nested=True)"  # one random setting: the type names it
+
+
+def test_a_baseline_that_names_no_sampler_is_refused_with_the_closest():
+    from tis_ray.errors import TisRayError
+    from tis_ray.report import check_baseline
+
+    settings = ["random", "random(nested=True)", "kmeans(n_clusters=8)"]
+    for named in ("random", "random(nested=True)", "kmeans", "kmeans(n_clusters=8)"):
+        check_baseline(settings, named)
+    with pytest.raises(TisRayError, match=r"report baseline 'kmenas' is not a sampler of these results; they have "
+                                          r"kmeans\(n_clusters=8\), random, random\(nested=True\); did you mean "
+                                          r"'kmeans'\?"):
+        check_baseline(settings, "kmenas")
+    with pytest.raises(TisRayError, match=r"they have random$"):  # nothing close: no guess
+        check_baseline(["random"], "zzz")

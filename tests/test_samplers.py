@@ -262,3 +262,25 @@ def test_score_sampler_policies_by_hand(tmp_path):
         get_sampler("score", path=str(path)).select(SamplingPool(labels[:4]), 2, seed=0)
     with pytest.raises(SpecError, match="unknown policy 'middle'; known: top, bottom, coverage"):
         get_sampler("score", path=str(path), policy="middle")
+
+
+def test_coverage_within_each_class_by_hand(tmp_path):
+    # label 0: 8 examples scored 0.0 .. 1.0, label 1: 2 examples scored 1.0; budget 5 -> shares 4 and 1
+    scores = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.8, 0.9, 1.0, 1.0, 1.0])
+    labels = np.array([0] * 8 + [1] * 2)
+    path = tmp_path / "scores.npy"
+    np.save(path, scores)
+    pool = SamplingPool(labels)
+    sampler = get_sampler("score", path=str(path), policy="coverage", balance="class", hard_cutoff=0.25, bins=2)
+    for seed in range(5):
+        picked = set(sampler.select(pool, 5, seed=seed).tolist())
+        # label 0 leaves out its own hardest 2 (0.9, 1.0: rows 6, 7); 0.0..0.8 in [0, 0.4) and [0.4, 0.8]: the
+        # sparser range {4, 5} gets 4 // 2 = 2, the other 2 of {0, 1, 2, 3}; label 1 (floor(0.5) = 0 left out)
+        # gives 1 of its 2
+        assert {4, 5} <= picked and len(picked & {0, 1, 2, 3}) == 2 and len(picked & {8, 9}) == 1
+        assert not picked & {6, 7}
+    # without balance the cut and the ranges are global: label 1's share is not kept
+    overall = get_sampler("score", path=str(path), policy="coverage", hard_cutoff=0.25, bins=2)
+    assert {len(set(overall.select(pool, 5, seed=s).tolist()) & {8, 9}) for s in range(20)} != {1}
+    with pytest.raises(SamplingError, match="budget 9 is more than the 8 examples left after each label's hard cutoff"):
+        sampler.select(pool, 9, seed=0)

@@ -1,3 +1,6 @@
+import os
+
+import numpy as np
 import pytest
 
 from tis_ray.errors import SpecError
@@ -33,7 +36,11 @@ def test_exclusive_modes_are_rejected():
 
 
 def test_unknown_field_and_bad_extra_axis():
-    assert spec_error({"trian": {}}) == "s.yaml: trian: unknown field"
+    assert spec_error({"trian": {}}) == "s.yaml: trian: unknown field; did you mean 'train'?"
+    assert spec_error({"data": {"colums": {}}}) == "s.yaml: data.colums: unknown field; did you mean 'columns'?"
+    assert spec_error({"eval_sets": [{"name": "a", "file": "/x", "lable_map": {}}]}) == \
+        "s.yaml: eval_sets.0.lable_map: unknown field; did you mean 'label_map'?"  # not the union's other branch
+    assert spec_error({"xyzzy": 1}).startswith("s.yaml: xyzzy: unknown field; known: name, storage_path, model, ")
     assert "train.epochs" in spec_error({"grid": {"data_pct": [1.0], "extra": {"train.epochs": ["many"]}}})
 
 
@@ -54,14 +61,20 @@ def test_every_shipped_experiment_validates_and_dry_runs(capsys, tmp_path, monke
     from tis_ray.cli import main
     from tis_ray.data.synthetic_tasks import write_demo_task
 
-    write_demo_task(tmp_path / "demo-task", n_train=20, n_eval=12)  # what the task demos read, relative to here
-    monkeypatch.chdir(tmp_path)
-    specs = sorted(Path(__file__).parents[1].glob("experiments/*.yaml"))
+    # a copy of the repository's layout: experiments/ beside demo-task/, which the task demos read as ../demo-task
+    write_demo_task(tmp_path / "demo-task", n_train=20, n_eval=12)
+    (tmp_path / "experiments").mkdir()
+    for shipped in Path(__file__).parents[1].glob("experiments/*.yaml"):
+        (tmp_path / "experiments" / shipped.name).write_text(shipped.read_text())
+    monkeypatch.chdir(tmp_path / "demo-task")  # relative paths follow the spec file, not the current folder
+    specs = sorted((tmp_path / "experiments").glob("*.yaml"))
     assert len(specs) >= 10
     for path in specs:
         text = path.read_text()
         assert text.startswith("# ") and "tis-ray sweep experiments/" in text and "Expected" in text, path
-        assert main(["sweep", str(path), "--dry-run"]) == 0, path
+        # a spec for a cluster (GPU nodes, a bucket) is dry-run as for one: its trials would fit no laptop
+        on_cluster = ["--address", "auto"] if "s3://" in text else []
+        assert main(["sweep", str(path), "--dry-run", *on_cluster]) == 0, path
         assert capsys.readouterr().out.startswith(f"sweep {load_spec(path).name}: ")
 
 
@@ -117,7 +130,7 @@ def test_run_spec_is_loaded_validated_and_an_outdated_one_says_so(tmp_path):
     (tmp_path / SPEC_FILE).write_text(dump_spec(spec))
     assert load_run_spec(tmp_path) == spec
     (tmp_path / SPEC_FILE).write_text(dump_spec(spec) + "retired_field: 1\n")
-    with pytest.raises(SpecError, match="retired_field: unknown field .*written by another tis_ray version"):
+    with pytest.raises(SpecError, match="retired_field: unknown field.*written by another tis_ray version"):
         load_run_spec(tmp_path)
 
 
@@ -214,7 +227,8 @@ def test_a_dry_run_piped_into_head_ends_quietly():
 
     spec = Path(__file__).parents[1] / "experiments" / "mnli_random_v1.yaml"
     seeds = ",".join(map(str, range(400)))  # 4,000 lines: more than a pipe's buffer, so head closes it early
-    done = subprocess.run(f"'{sys.executable}' -m tis_ray.cli sweep '{spec}' --dry-run --set 'grid.seeds=[{seeds}]' "
+    done = subprocess.run(f"'{sys.executable}' -m tis_ray.cli sweep '{spec}' --dry-run --address auto "
+                          f"--set 'grid.seeds=[{seeds}]' "
                           "| head -1", shell=True, capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("sweep mnli_random_v1: 4000 trials") and len(done.stdout.splitlines()) == 1
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
@@ -265,3 +279,68 @@ def test_seeds_by_range():
     assert build_spec({"grid": {**grid, "seeds": {"range": [5, 8]}}}).grid.seeds == [5, 6, 7]
     with pytest.raises(SpecError, match=r"seeds: range takes N or \[start, stop\]"):
         build_spec({"grid": {**grid, "seeds": {"range": [8, 5]}}})
+
+
+def test_relative_paths_in_a_spec_follow_its_folder_and_overrides_the_current_one(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    np.save(tmp_path / "exp" / "scores.npy", np.zeros(1200))
+    (tmp_path / "exp" / "s.yaml").write_text(
+        "data: {source: files, train_file: data/train.tsv, matched_file: ../shared/dev.tsv, hans: null}\n"
+        "eval_sets: [mnli_m]\nclustering: {labels_path: ~/labels}\n"
+        "grid: {data_pct: [0.5], samplers: [{type: score, path: scores.npy}]}\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    spec = load_spec(tmp_path / "exp" / "s.yaml")
+    assert spec.data.train_file == str(tmp_path / "exp" / "data" / "train.tsv")
+    assert spec.data.matched_file == str(tmp_path / "shared" / "dev.tsv")
+    assert spec.clustering.labels_path == os.path.expanduser("~/labels")
+    assert spec.grid.samplers[0]["path"] == str(tmp_path / "exp" / "scores.npy")
+    # not written in the file: storage_path's default (runs) is the current folder's, as --set paths are
+    assert spec.storage_path == str(tmp_path / "elsewhere" / "runs")
+    spec = load_spec(tmp_path / "exp" / "s.yaml", ["data.train_file=mine.tsv", "storage_path=out",
+                                                   "model.name=./ckpt", "clustering.labels_path=lab"])
+    assert spec.data.train_file == str(tmp_path / "elsewhere" / "mine.tsv")
+    assert spec.storage_path == str(tmp_path / "elsewhere" / "out")
+    assert spec.model.name == str(tmp_path / "elsewhere" / "ckpt")
+    assert spec.clustering.labels_path == str(tmp_path / "elsewhere" / "lab")
+    assert spec.data.matched_file == str(tmp_path / "shared" / "dev.tsv")  # the file's own still follow the file
+    # a spec in the current folder resolves as before; a spec built in Python against the current folder
+    assert build_spec({"storage_path": "r"}).storage_path == str(tmp_path / "elsewhere" / "r")
+
+
+def test_a_hub_id_stays_a_hub_id_unless_the_spec_folder_holds_it(tmp_path, monkeypatch):
+    (tmp_path / "exp" / "org" / "model").mkdir(parents=True)
+    (tmp_path / "exp" / "s.yaml").write_text("model: {name: org/model, tokenizer: org/other}\n")
+    monkeypatch.chdir(tmp_path)
+    spec = load_spec(tmp_path / "exp" / "s.yaml")
+    assert spec.model.name == str(tmp_path / "exp" / "org" / "model")  # a folder beside the spec
+    assert spec.model.tokenizer == "org/other"  # no such folder: a hub id
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("name: t\ngrid: {data_pct: [0.5\nseeds: [1]}\n",
+     "s.yaml:3:6: expected ',' or ']', but got ':' (while parsing a flow sequence at 2:18)"),
+    ("name: t\ngrid:\n\tseeds: [1]\n", "s.yaml:3:1: found character '\\t' that cannot start any token"),
+    ("a: 'open\n", "s.yaml:2:1: found unexpected end of stream (while scanning a quoted scalar at 1:4)"),
+])
+def test_yaml_syntax_errors_give_line_and_column(tmp_path, text, where):
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path / "s.yaml")
+    assert str(err.value).startswith(str(tmp_path / where.split(":")[0]) + where[len("s.yaml"):])
+
+
+def test_report_baseline_must_name_a_sampler_of_the_grid():
+    grid = {"data_pct": [0.5], "samplers": [{"type": "random", "nested": True}, {"type": "kmeans"}]}
+    assert "did you mean 'kmeans'?" in spec_error({"grid": grid, "report": {"baseline": "kmaens"}})
+    for named in ("kmeans", "random", "random(nested=True)"):
+        assert build_spec({"grid": grid, "report": {"baseline": named}}).report.baseline == named
+    build_spec({"grid": {"data_pct": [0.5], "samplers": [{"type": "kmeans"}]}})  # the default needs no random
+
+
+def test_did_you_mean_names_the_closest_known_word_or_nothing():
+    from tis_ray.errors import did_you_mean
+
+    assert did_you_mean("trian", ["name", "train", "grid"]) == "; did you mean 'train'?"
+    assert did_you_mean("n_cluster", ["mode", "n_clusters", "clusters_to_take"]) == "; did you mean 'n_clusters'?"
+    assert did_you_mean("xyzzy", ["name", "train"]) == ""

@@ -48,7 +48,8 @@ def test_sweep_export_and_report_on_s3(s3, tmp_path, monkeypatch):
     for trial in trials:  # tis_ray's own files went to the bucket beside Tune's
         for name in ("metrics.json", "subset.json", "subset_indices.npy", "hans_predictions.txt", "result.json"):
             assert storage.exists(f"{trial}/{name}"), (trial, name)
-        assert not [f for f in storage.folders(trial) if f.startswith("checkpoint_")]  # finished: none kept
+        for folder in [f for f in storage.folders(trial) if f.startswith("checkpoint_")]:  # finished: a note alone
+            assert [i.base_name for i in storage.files(f"{trial}/{folder}")] == ["finished.txt"]
     assert storage.exists("prepared/data") and storage.exists("spec.resolved.yaml")
     assert storage.exists("results.parquet")
     assert not list(tmp_path.glob("s3:*")) and not (tmp_path / "runs").exists()  # no local stand-in folder

@@ -1,7 +1,10 @@
 """Sweeps under local Ray: shared preparation, export, resume, and bad input stopped before any trial."""
 
+import io
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -33,15 +36,57 @@ def finished_sweep(tmp_path_factory):
         "samplers": [{"type": "random"}, {"type": "kmeans", "mode": "proportional", "n_clusters": 4},
                      {"type": "kmeans", "mode": "whole_clusters", "n_clusters": 4}]},
         tracking={"mlflow": (tmp / "mlruns").as_uri(), "wandb": {"project": "tis-ray-test", "mode": "offline"}})
+    console = ConsoleCopy()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WANDB_DIR", str(tmp))
         patch.setenv("WANDB_SILENT", "true")
         patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the file store in maintenance mode
+        patch.setattr("sys.stderr", console.tee(sys.stderr))  # where Ray prints its workers' lines
+        patch.setattr("sys.stdout", console.tee(sys.stdout))
         try:
             assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0
         finally:
             ray.shutdown()
+    (tmp / "console.txt").write_text("".join(console.parts))
     return spec, tmp / "runs" / "s", Path(os.environ["TIS_RAY_CACHE"])  # the module's cache
+
+
+class ConsoleCopy:
+    """What the driver prints on its console, copied as it passes (Ray's log printer writes to whatever
+    sys.stderr / sys.stdout are when a worker's lines arrive)."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def tee(self, stream):
+        copy = self
+
+        class Tee(io.TextIOBase):
+            def write(self, text):
+                copy.parts.append(text)
+                return stream.write(text)
+
+            def flush(self):
+                stream.flush()
+
+            def isatty(self):
+                return False
+
+        return Tee()
+
+
+def test_every_epoch_line_of_every_trial_reaches_the_console(finished_sweep):
+    _, run_dir, _ = finished_sweep
+    console = (run_dir.parents[1] / "console.txt").read_text()
+    epoch_lines = re.findall(r"\[tis-ray (s\d+-\S+)\] epoch (\d+): ", console)
+    # 6 trials x 2 epochs, each line on its own: none merged by Ray's log deduplication ('[repeated 2x ...]')
+    assert len(epoch_lines) == 6 * 2 and len(set(epoch_lines)) == 12, console[-3000:]
+    assert "repeated" not in console
+    # Tune's progress table names each trial in full as its folder (and tis-ray status) does
+    folders = [p.name for p in run_dir.iterdir() if (p / "params.json").exists()]
+    assert len(folders) == 6
+    for name in folders:
+        assert re.search(rf"\|\s*{re.escape(name)}\s*\|", console), name
 
 
 def test_every_trial_completed_once_with_its_metrics(finished_sweep):
@@ -104,10 +149,11 @@ def test_the_originals_whole_cluster_rule_in_a_sweep(finished_sweep):
         assert record["n"] == sizes[taken].sum() < record["budget"] == 600 and record["budget_rounding"] == "floor"
 
 
-def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
+def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep, monkeypatch):
     import ray
 
     spec, run_dir, _ = finished_sweep
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # as the sweep it resumes had
     before = {p: p.read_text() for p in run_dir.glob("*/result.json")}
     try:
         assert main(["sweep", str(spec), "--resume", "--num-cpus", "2"]) == 0
@@ -116,8 +162,9 @@ def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
     assert {p: p.read_text() for p in run_dir.glob("*/result.json")} == before
 
 
-def test_rerun_without_resume_is_refused(finished_sweep, capsys):
+def test_rerun_without_resume_is_refused(finished_sweep, capsys, monkeypatch):
     spec, run_dir, _ = finished_sweep
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     assert main(["sweep", str(spec)]) == 2
     assert "exists: pass --resume" in capsys.readouterr().err
 
@@ -144,8 +191,10 @@ def test_dry_run_lists_every_trial_and_the_shared_steps_without_running(tmp_path
     # 2 seeds x 2 budgets x 3 samplers x 2 freeze settings
     assert lines[0].startswith("sweep plan: 24 trials = 2 seeds x 2 budgets x 3 samplers x 2 model.freeze_base")
     assert "1 clustering: kmeans-n_clusters4-" in lines[3]  # both kmeans samplers share it
-    rows = lines[5:]
+    paths_at = next(i for i, line in enumerate(lines) if line.startswith("paths (relative ones"))
+    rows = lines[5:paths_at]
     assert len(rows) == 24
+    assert lines[paths_at + 1] == f"  run directory: {tmp_path / 'runs' / 'plan'}"
     assert rows[0].split() == ["1", "1", "data_pct=0.1", "random", "model.freeze_base=false"]
     assert sum("round_robin" in row for row in rows) == 8
     assert not (tmp_path / "runs").exists() and not ray.is_initialized()
@@ -224,9 +273,16 @@ def test_mlflow_has_one_run_per_trial_with_the_grid_point_and_every_epoch(finish
     assert sorted(r.info.run_name for r in runs) == sorted(table.index)
     for run in runs:
         row = table.loc[run.info.run_name]
-        assert run.data.params == {"setting": row["setting"], "sampler": row["sampler"],
-                                   "sampler_params": row["sampler_params"], "overrides": "{}",
-                                   "seed": str(row["seed"]), "budget_kind": "data_pct", "data_pct": "0.5"}
+        point = {"setting": row["setting"], "sampler": row["sampler"], "sampler_params": row["sampler_params"],
+                 "overrides": "{}", "seed": str(row["seed"]), "budget_kind": "data_pct", "data_pct": "0.5"}
+        # parameters: the grid point and what the trial says about itself; metrics: what it measured, nothing else
+        assert run.data.params == {**point, "model": "tiny-albert", "device": "cpu", "precision": row["precision"],
+                                   "schedule": "epochs", "freeze_base": "False", "node_id": row["node_id"],
+                                   "subset_sha256": row["subset_sha256"]}  # node_ip is a key Tune sets itself
+        metrics = set(run.data.metrics)
+        assert {"mnli_m/acc", "hans/acc", "train/loss", "n_train", "epoch", "train_time_s"} <= metrics
+        assert not metrics & {"seed", "data_pct", "training_iteration", "timestamp", "pid", "final"}
+        assert not [m for m in metrics if m.startswith("config")]
         history = client.get_metric_history(run.info.run_id, "mnli_m/acc")
         assert [m.step for m in history] == [1, 2]
         assert history[-1].value == pytest.approx(row["mnli_m/acc"])

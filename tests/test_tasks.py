@@ -30,13 +30,14 @@ def tasks(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tasks")
     write_demo_task(tmp / "demo-task", n_train=400, n_eval=120)
     runs = {}
+    (tmp / "experiments").mkdir()
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(tmp)  # the specs' paths (./demo-task/...) are relative to where tis-ray runs
+        patch.chdir(tmp)
         try:
             for name in SPECS:
                 raw = yaml.safe_load((EXPERIMENTS / f"{name}.yaml").read_text())
                 raw["storage_path"] = str(tmp / "runs")
-                spec = tmp / f"{name}.yaml"
+                spec = tmp / "experiments" / f"{name}.yaml"  # the specs' paths (../demo-task/...) follow the file
                 spec.write_text(yaml.safe_dump(raw))
                 assert main(["sweep", str(spec), "--num-cpus", "2"]) == 0, name
                 runs[name] = tmp / "runs" / raw["name"]
@@ -152,10 +153,41 @@ def test_every_revision_is_recorded_and_a_changed_one_stops_a_resume(tasks, caps
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(tmp)
             capsys.readouterr()
-            assert main(["sweep", str(tmp / "own_task_demo.yaml"), "--resume"]) == 2
+            assert main(["sweep", str(tmp / "experiments" / "own_task_demo.yaml"), "--resume"]) == 2
     finally:
         train.write_bytes(before)
     error = capsys.readouterr().err.strip().splitlines()[-1]
     # the folder is the dataset: both of its splits changed
     assert re.search(r"cannot resume .*: test and train changed since the run started \(test was read at "
                      r"sha256:\w+, is now at sha256:\w+\)", error), error
+
+
+def test_a_task_of_ones_own_is_named_by_its_own_sets_in_the_report_and_its_figures(tasks, tmp_path, monkeypatch):
+    from matplotlib.text import Text
+
+    from tis_ray import report, report_sections
+
+    tmp, runs = tasks
+    labels = []  # every text drawn on every figure: titles, axis labels, tick labels, legends
+    save = report._save
+
+    def save_reading_labels(fig, path):
+        labels.extend(text.get_text() for text in fig.findobj(Text) if text.get_text())
+        return save(fig, path)
+
+    monkeypatch.setattr(report, "_save", save_reading_labels)
+    monkeypatch.setattr(report_sections, "_save", save_reading_labels)
+    index = report.build_report(runs["own_task_demo"], tmp_path / "report")
+    written = [index.read_text(), *(p.read_text() for p in (tmp_path / "report" / "tables").glob("*.md"))]
+    assert any(label.startswith("test accuracy") for label in labels)  # the axes of the primary metric
+    assert not [text for text in [*labels, *written] if "MNLI" in text]
+    # chance level: the majority share of the test split, read here from its CSV, and 95% binomial noise on it
+    gold = pd.read_csv(tmp / "demo-task" / "sentences" / "test.csv")["label"]
+    majority, n = gold.value_counts(normalize=True).max(), len(gold)
+    arms = pd.read_csv(tmp_path / "report" / "tables" / "chance_level.csv")
+    test_arms = arms[arms["set"] == "test"]
+    assert len(test_arms) == 4 and np.allclose(test_arms["majority"], majority)
+    ceiling = majority + 1.96 * np.sqrt(majority * (1 - majority) / n)
+    assert test_arms["chance_level"].tolist() == (test_arms["accuracy"] <= ceiling).tolist()
+    if test_arms["chance_level"].any():  # tiny-albert at 25% may still answer one label: its verdicts say so
+        assert "## Chance level" in written[0] and "‡" in written[0]

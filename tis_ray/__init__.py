@@ -13,6 +13,10 @@ From a notebook:
 
 from __future__ import annotations
 
+from tis_ray import logs as _logs
+
+_logs.every_trial_line()  # before anything imports Ray, which reads RAY_DEDUP_LOGS at import
+
 __version__ = "0.1.0"
 __all__ = ["attribute", "load", "load_spec", "plan", "run_sweep", "sweep_status"]
 
@@ -59,9 +63,10 @@ def plan(spec, pilot=None, difference: float = 1.0, hans_difference: float = 5.0
 
 
 def attribute(run_dir, targets: list[str] | None = None, scores: dict[str, str] | None = None,
-              estimator: str = "ridge"):
-    """Fit datamodels from a run's random-subset trials and score every per-example score by its LDS, into
-    RUN_DIR/attribution; returns the manifest's path. `tis-ray attribute` in a notebook."""
+              estimator: str = "ridge", per_example: bool = False):
+    """Fit datamodels from a run's random-subset trials and score every score by its aggregate and per-example
+    LDS (held-out trials, within budgets), into RUN_DIR/attribution; returns the manifest's path. `tis-ray
+    attribute` in a notebook."""
     from tis_ray.attribution import attribute as _attribute
 
-    return _attribute(str(run_dir), targets, scores, estimator=estimator)
+    return _attribute(str(run_dir), targets, scores, estimator=estimator, per_example=per_example)

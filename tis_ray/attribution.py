@@ -3,11 +3,19 @@
 Reads the run's completed trials of the random sampler (their subsets of one pool, their metrics and their
 per-example outcomes), fits a datamodel per target (tis_ray.datamodels), and writes into RUN_DIR/attribution:
 
-    <target>.npy        the effect of including each pool example on the target (float32, pool order)
-    manifest.json       the pool's fingerprint and size, the trials, and per target its penalty, held-out fit
+    <target>.npy        the effect of including each pool example on the target (float32, pool order), refitted
+                        on every trial
+    <target>.per_example.npy  with --per-example: [the target's evaluation examples, pool], one row per example
+    manifest.json       the pool's fingerprint and size, the trials (fitted_on_trials: every file here; fit_trials
+                        and heldout_trials: the split every LDS uses), and per target its penalty, held-out fit
                         quality and top-k stability
-    lds.csv / lds.md    per target and score: the LDS on held-out trials, with a 95% bootstrap interval
+    lds.csv / lds.md    per target, LDS kind (aggregate; per-example for margin targets) and score: the LDS on
+                        held-out trials within each budget, a 95% bootstrap interval, and the score's provenance
     top_<target>.md     the most helpful and most harmful examples, with their text
+
+Every LDS uses the held-out trials only: the datamodel's row is its fit on the other trials; an imported score
+whose manifest.json lists the trials it was fitted on (`fitted_on_trials`) is scored on the held-out trials
+outside that list (refused when none remain), one without such a list is labelled "provenance unknown".
 
 Targets: a metric of the results table (mnli_m/acc, hans/acc, hans/lexical_overlap/non_entailed, ...), the mean
 margin over an evaluation set or one of its groups (margin:mnli_m, margin:hans/lexical_overlap/non_entailed,
@@ -35,7 +43,13 @@ log = logging.getLogger(__name__)
 ATTRIBUTION = "attribution"
 OUTCOMES = "outcomes"  # in each trial folder: <eval set>.npy [n, 2] float16 (margin, correct) + manifest.json
 MIN_TRIALS = 20
+MIN_TRIALS_PER_BUDGET = 10  # the LDS compares subsets of one size: 20% of 10 leaves 3 to rank
 TOP_ROWS = 10
+LDS_BOOTSTRAP = 1000  # resamples of the held-out trials (within budgets) for each LDS's interval
+AGGREGATE = "aggregate"  # the LDS of one target against a score that ignores which example it is about
+PER_EXAMPLE = "per-example"  # Park et al. (2023): one correlation per evaluation example, averaged
+BUILTIN_PROVENANCE = "prepared by the run, not from these trials"
+UNKNOWN_PROVENANCE = "provenance unknown: may have seen these trials"
 
 
 @dataclass
@@ -116,21 +130,31 @@ def group_rows(storage: Storage, eval_set: str, group: str) -> np.ndarray:
                       f"{', '.join(sorted(known)[:12]) or 'no groups'}{' ...' if len(known) > 12 else ''}")
 
 
-def target_values(trials: RandomTrials, target: str) -> np.ndarray:
-    """Return the value of `target` for every trial (see the module's docstring for the forms)."""
+def target_rows(trials: RandomTrials, target: str) -> tuple[str, np.ndarray] | None:
+    """Return (evaluation set, its rows) a margin target averages over (margin:SET[/group], examples:SET:ids),
+    None for a metric of the results table."""
     if target.startswith("examples:"):
         _, eval_set, ids = target.split(":", 2)
-        rows = np.array([int(i) for i in ids.split(",") if i.strip()])
-        return np.array([trial_outcomes(trials.storage, t, eval_set)[rows, 0].mean() for t in trials.trial_ids])
+        return eval_set, np.array([int(i) for i in ids.split(",") if i.strip()])
     if target.startswith("margin:"):
-        name = target.removeprefix("margin:")
-        eval_set, _, group = name.partition("/")
-        rows = group_rows(trials.storage, eval_set, group) if group else None
-        values = []
-        for t in trials.trial_ids:
-            margins = trial_outcomes(trials.storage, t, eval_set)[:, 0]
-            values.append(margins[rows].mean() if rows is not None else margins.mean())
-        return np.array(values)
+        eval_set, _, group = target.removeprefix("margin:").partition("/")
+        if group:
+            return eval_set, group_rows(trials.storage, eval_set, group)
+        size = len(trial_outcomes(trials.storage, trials.trial_ids[0], eval_set))
+        return eval_set, np.arange(size)
+    return None
+
+
+def example_margins(trials: RandomTrials, eval_set: str, rows: np.ndarray) -> np.ndarray:
+    """Return the margins of `rows` of `eval_set` in every trial: [trials, len(rows)]."""
+    return np.stack([trial_outcomes(trials.storage, t, eval_set)[rows, 0] for t in trials.trial_ids])
+
+
+def target_values(trials: RandomTrials, target: str) -> np.ndarray:
+    """Return the value of `target` for every trial (see the module's docstring for the forms)."""
+    located = target_rows(trials, target)
+    if located is not None:
+        return example_margins(trials, *located).mean(axis=1)
     if target not in trials.table:
         raise TisRayError(f"unknown target {target!r}: a metric of the results table (e.g. mnli_m/acc), "
                           "margin:SET[/group value] or examples:SET:i,j,k")
@@ -160,61 +184,209 @@ def slug(target: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", target).strip("_")
 
 
-def load_score(path: str, pool_size: int, pool_fingerprint: str) -> np.ndarray:
-    """Return an imported per-example score (.npy, one value per pool example), refused when its length differs
-    from the pool's or a manifest.json beside it names another pool."""
+@dataclass
+class ImportedScore:
+    """A score given with --score: one value per pool example ([pool]) or one row per evaluation example
+    ([examples, pool]), and the trials it was fitted on (None: not recorded)."""
+
+    values: np.ndarray
+    fitted_trials: frozenset[str] | None
+
+    def provenance(self, trial_ids: list[str]) -> str:
+        """Return what the LDS table says of where the score comes from."""
+        if self.fitted_trials is None:
+            return UNKNOWN_PROVENANCE
+        seen = len(self.fitted_trials & set(trial_ids))
+        return f"fitted on {seen} of these trials, none scored" if seen else "fitted on none of these trials"
+
+
+def fitted_trials_of(path: str | Path) -> frozenset[str] | None:
+    """Return the trials a score file was fitted on, as its manifest.json records them (`fitted_on_trials` of the
+    target whose file it is, or of the whole folder); None when no manifest records them."""
+    from tis_ray.io import read_json
+
+    manifest = Path(path).with_name("manifest.json")
+    if not manifest.is_file():
+        return None
+    recorded = read_json(manifest)
+    for entry in recorded.get("targets", {}).values():
+        for kind in (entry, entry.get("per_example") or {}):
+            if kind.get("file") == Path(path).name and "fitted_on_trials" in kind:
+                return frozenset(kind["fitted_on_trials"])
+    return frozenset(recorded["fitted_on_trials"]) if "fitted_on_trials" in recorded else None
+
+
+def load_score(path: str, pool_size: int, pool_fingerprint: str) -> ImportedScore:
+    """Return an imported score (.npy: one value per pool example, or [evaluation examples, pool]) with the
+    trials it was fitted on; refused when its width differs from the pool's or a manifest.json beside it names
+    another pool."""
     from tis_ray.io import load_npy, read_json
 
     scores = load_npy(path)
-    if scores.ndim != 1 or len(scores) != pool_size:
-        raise TisRayError(f"{path}: {scores.shape} scores for a pool of {pool_size} examples")
+    if scores.ndim not in (1, 2) or scores.shape[-1] != pool_size:
+        raise TisRayError(f"{path}: {scores.shape} scores for a pool of {pool_size} examples (expected "
+                          f"[{pool_size}] or [evaluation examples, {pool_size}])")
     manifest = Path(path).with_name("manifest.json")
     if manifest.is_file():
         named = read_json(manifest).get("pool_fingerprint")
         if named and named != pool_fingerprint:
             raise TisRayError(f"{path}: scores of pool {named}, not of this run's pool {pool_fingerprint}")
-    return scores.astype(np.float64)
+    return ImportedScore(scores.astype(np.float64), fitted_trials_of(path))
+
+
+def unseen_rows(name: str, score: ImportedScore, trial_ids: list[str], heldout: np.ndarray) -> np.ndarray:
+    """Return the held-out rows whose trials `score` was not fitted on; refused when none remain."""
+    if score.fitted_trials is None:
+        return heldout
+    rows = np.array([r for r in heldout if trial_ids[r] not in score.fitted_trials], dtype=int)
+    if len(rows) == 0:
+        raise TisRayError(f"score {name!r} was fitted on every held-out trial ({len(heldout)}) of this run: its LDS "
+                          "would score trials it saw; fit it on the trials manifest.json lists as fit_trials")
+    return rows
+
+
+def check_budgets(budgets: np.ndarray) -> None:
+    """Refuse trials with a budget too thin to compare subsets of one size (fewer than MIN_TRIALS_PER_BUDGET)."""
+    values, counts = np.unique(budgets, return_counts=True)
+    thin = [f"{v:g}" for v, c in zip(values, counts, strict=True) if c < MIN_TRIALS_PER_BUDGET]
+    if thin:
+        raise TisRayError(f"budget {', '.join(thin)} has fewer than {MIN_TRIALS_PER_BUDGET} trials: the LDS compares "
+                          "subsets of one size, within each budget; add seeds there or leave it out of the run")
+
+
+def per_example_score(score: np.ndarray, located: tuple[str, np.ndarray] | None, set_size: int | None):
+    """Return the [target's examples, pool] rows of a per-example score for a margin target (rows of the whole
+    evaluation set, or exactly the target's); None when it does not fit the target."""
+    if score.ndim != 2 or located is None:
+        return None
+    if len(score) == set_size:
+        return score[located[1]]
+    return score if len(score) == len(located[1]) else None
+
+
+@dataclass
+class Candidate:
+    """A score to rank by its LDS: its values ([pool] or [examples, pool]), where it comes from, and the held-out
+    rows it may be scored on."""
+
+    values: np.ndarray
+    provenance: str
+    rows: np.ndarray
+
+
+@dataclass
+class Target:
+    """One target's outcomes per trial, and for a margin target its evaluation set, rows and their margins."""
+
+    name: str
+    values: np.ndarray  # [trials]
+    located: tuple[str, np.ndarray] | None  # (evaluation set, rows) of a margin target
+    margins: np.ndarray | None  # [trials, rows]
+    set_size: int | None
+
+
+def read_target(trials: RandomTrials, name: str) -> Target:
+    """Return `name`'s outcomes in every trial (and its examples' margins for a margin target)."""
+    located = target_rows(trials, name)
+    if located is None:
+        return Target(name, target_values(trials, name), None, None, None)
+    margins = example_margins(trials, *located)
+    return Target(name, margins.mean(axis=1), located, margins, set_size(trials, located))
+
+
+def lds_row(target: str, kind: str, score: str, provenance: str, predicted: np.ndarray, actual: np.ndarray,
+            budgets: np.ndarray, boot: int) -> dict:
+    """Return one row of the LDS table: `kind` (aggregate or per-example) LDS of `score` on these subsets."""
+    value, low, high = datamodels.lds_summary(predicted, actual, budgets, boot=boot)
+    return {"target": target, "lds": kind, "score": score, "value": value, "ci_low": low, "ci_high": high,
+            "trials": len(actual), "budgets": len(np.unique(budgets)), "provenance": provenance}
+
+
+def target_lds_rows(target: Target, candidates: dict[str, Candidate], masks: np.ndarray, budgets: np.ndarray,
+                    boot: int) -> list[dict]:
+    """Return the LDS rows of every candidate for `target`: the aggregate LDS of each score of one vector (a
+    per-example score: its rows' mean), and for a margin target the per-example LDS of each (a score of one
+    vector ranks every example's subsets alike)."""
+    rows = []
+    for name, c in candidates.items():
+        m, b = masks[c.rows], budgets[c.rows]
+        per_example = per_example_score(c.values, target.located, target.set_size)
+        if c.values.ndim == 1 and target.located is not None:
+            per_example = np.broadcast_to(c.values, (len(target.located[1]), len(c.values)))
+        if c.values.ndim == 1 or per_example is not None:
+            vector = c.values if c.values.ndim == 1 else per_example.mean(axis=0)
+            rows.append(lds_row(target.name, AGGREGATE, name, c.provenance, datamodels.subset_sums(vector, m),
+                                target.values[c.rows], b, boot))
+        if per_example is not None:
+            rows.append(lds_row(target.name, PER_EXAMPLE, name, c.provenance, datamodels.subset_sums(per_example, m),
+                                target.margins[c.rows], b, boot))
+    return rows
+
+
+def check_per_example_scores(imported: dict[str, ImportedScore], targets: list[Target]) -> None:
+    """Refuse a per-example score ([examples, pool]) that fits none of the margin targets."""
+    for name, score in imported.items():
+        if score.values.ndim == 2 and all(per_example_score(score.values, t.located, t.set_size) is None
+                                          for t in targets):
+            raise TisRayError(f"score {name!r} has {len(score.values)} rows, one per evaluation example: it needs a "
+                              "margin:SET or examples:SET target of as many examples (or of a set that size)")
 
 
 def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, str] | None = None,
               sampler: str = "random", top_k: int = datamodels.TOP_K, boot: int = datamodels.BOOTSTRAP,
-              estimator: str = "ridge") -> Path:
-    """Fit datamodels for `targets` from the run's random-subset trials, score every built-in and imported
-    per-example score by its LDS, and write RUN_DIR/attribution (for a URI: written in ./attribution/NAME, then
-    uploaded there, where the report finds it); returns the local manifest's path."""
+              estimator: str = "ridge", per_example: bool = False, lds_boot: int = LDS_BOOTSTRAP) -> Path:
+    """Fit datamodels for `targets` from the run's random-subset trials (with `per_example`: also one per
+    evaluation example of each margin target, ridge), score every built-in and imported score by its aggregate
+    and per-example LDS on held-out trials within each budget, and write RUN_DIR/attribution (for a URI: written
+    in ./attribution/NAME, then uploaded there, where the report finds it); returns the local manifest's path."""
+    if per_example and estimator != "ridge":
+        raise TisRayError("--per-example fits ridge (one multi-output fit): leave out --estimator lasso")
     trials = random_trials(run_dir, sampler)
-    targets = targets or default_targets(trials.table)
-    pool = trials.masks.shape[1]
-    candidates = builtin_scores(trials.storage)
-    for name, path in (scores or {}).items():
-        candidates[name] = load_score(path, pool, trials.pool_fingerprint)
+    budgets = trials.table["budget"].to_numpy(dtype=np.float64)
+    check_budgets(budgets)
+    ids, masks, pool = trials.trial_ids, trials.masks, trials.masks.shape[1]
+    read = [read_target(trials, t) for t in targets or default_targets(trials.table)]
+    imported = {name: load_score(path, pool, trials.pool_fingerprint) for name, path in (scores or {}).items()}
+    check_per_example_scores(imported, read)
+    fit_rows, held = datamodels.split_trials(len(ids), budgets=budgets)
+    candidates = {name: Candidate(values, BUILTIN_PROVENANCE, held)
+                  for name, values in builtin_scores(trials.storage).items()}
+    candidates |= {name: Candidate(s.values, s.provenance(ids), unseen_rows(name, s, ids, held))
+                   for name, s in imported.items()}
     out = Path(trials.storage.path(ATTRIBUTION)) if trials.storage.local else Path(ATTRIBUTION) / Path(
         str(run_dir).split("?")[0].rstrip("/")).name
-    fit_rows, test_rows = datamodels.split_trials(len(trials.table))
-    manifest = {"pool_fingerprint": trials.pool_fingerprint, "pool_size": pool, "n_trials": len(trials.table),
-                "sampler": sampler, "estimator": estimator, "targets": {}}
+    manifest = {"pool_fingerprint": trials.pool_fingerprint, "pool_size": pool, "n_trials": len(ids),
+                "sampler": sampler, "estimator": estimator, "budgets": sorted(set(budgets.tolist())),
+                "fitted_on_trials": ids,  # every .npy here is refitted on all of them
+                "fit_trials": [ids[r] for r in fit_rows], "heldout_trials": [ids[r] for r in held], "targets": {}}
+    fit_note = f"fitted on the {len(fit_rows)} fit trials"
     lds_rows = []
-    for target in targets:
-        y = target_values(trials, target)
-        model = datamodels.fit_datamodel(trials.masks, y, estimator=estimator)
-        stability = datamodels.top_k_stability(trials.masks, y, model.alpha, k=top_k, boot=boot,
-                                               estimator=estimator)
-        file = f"{slug(target)}.npy"
+    for target in read:
+        model = datamodels.fit_datamodel(masks, target.values, estimator=estimator, budgets=budgets)
+        stability = datamodels.top_k_stability(masks, target.values, model.alpha, k=top_k, boot=boot,
+                                               estimator=estimator, budgets=budgets)
+        file = f"{slug(target.name)}.npy"
         save_npy(out / file, model.effects.astype(np.float32))
-        manifest["targets"][target] = {"file": file, "alpha": model.alpha, "heldout_r2": model.heldout_r2,
-                                       "heldout_spearman": model.heldout_spearman, "n_fit": model.n_fit,
-                                       "n_heldout": model.n_heldout, "top_k": stability}
-        log.info("%s: datamodel on %d trials, held-out R2 %.3f, Spearman %.3f", target, len(y), model.heldout_r2,
-                 model.heldout_spearman)
-        predicted = datamodels.cross_fitted_predictions(trials.masks, y, estimator=estimator)
-        value, low, high = datamodels.correlation_with_interval(predicted, y)
-        lds_rows.append({"target": target, "score": "datamodel (cross-fitted)", "lds": value, "ci_low": low,
-                         "ci_high": high, "trials": len(y)})
-        for name, score in candidates.items():
-            value, low, high = datamodels.lds_with_interval(score, trials.masks[test_rows], y[test_rows])
-            lds_rows.append({"target": target, "score": name, "lds": value, "ci_low": low, "ci_high": high,
-                             "trials": len(test_rows)})
-        write_text(out / f"top_{slug(target)}.md", top_examples_markdown(run_dir, target, model.effects))
+        entry = {"file": file, "alpha": model.alpha, "heldout_r2": model.heldout_r2,
+                 "heldout_spearman": model.heldout_spearman, "n_fit": model.n_fit, "n_heldout": model.n_heldout,
+                 "top_k": stability}
+        log.info("%s: datamodel on %d trials, held-out R2 %.3f, Spearman %.3f", target.name, len(ids),
+                 model.heldout_r2, model.heldout_spearman)
+        lds_rows.append(lds_row(target.name, AGGREGATE, "datamodel", fit_note,
+                                datamodels.subset_sums(model.fit_effects, masks[held]), target.values[held],
+                                budgets[held], lds_boot))
+        own = {}
+        if per_example and target.located is not None:
+            per_model = datamodels.fit_datamodel(masks, target.margins, budgets=budgets)
+            per_file = f"{slug(target.name)}.per_example.npy"
+            save_npy(out / per_file, per_model.effects.astype(np.float32))
+            entry["per_example"] = {"file": per_file, "eval_set": target.located[0],
+                                    "rows": target.located[1].tolist(), "alpha": per_model.alpha,
+                                    "heldout_r2": per_model.heldout_r2}
+            own["datamodel per example"] = Candidate(per_model.fit_effects, fit_note, held)
+        manifest["targets"][target.name] = entry
+        lds_rows += target_lds_rows(target, own | candidates, masks, budgets, lds_boot)
+        write_text(out / f"top_{slug(target.name)}.md", top_examples_markdown(run_dir, target.name, model.effects))
     table = pd.DataFrame(lds_rows)
     write_via(out / "lds.csv", lambda tmp: table.to_csv(tmp, index=False))
     write_text(out / "lds.md", table.to_markdown(index=False, floatfmt=".3f") + "\n")
@@ -224,6 +396,13 @@ def attribute(run_dir: str, targets: list[str] | None = None, scores: dict[str, 
     return path
 
 
+def set_size(trials: RandomTrials, located: tuple[str, np.ndarray] | None) -> int | None:
+    """Return the number of examples of the evaluation set a margin target reads (None for a metric)."""
+    if located is None:
+        return None
+    return len(trial_outcomes(trials.storage, trials.trial_ids[0], located[0]))
+
+
 def pool_text(run_dir: str) -> pd.DataFrame | None:
     """Return the pool's text columns (premise and hypothesis, or text) and label name (the run's data loaded
     again: the cached hub copy, the files, or the synthetic corpus), or None when it cannot be loaded."""
@@ -231,6 +410,9 @@ def pool_text(run_dir: str) -> pd.DataFrame | None:
     from tis_ray.spec import load_run_spec
 
     spec = load_run_spec(run_dir)
+    if spec is None:
+        log.warning("%s records no spec: the table names examples by index only", run_dir)
+        return None
     try:
         data = load_data(spec.data, spec.eval_sets)
     except TisRayError as exc:

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """`tis-ray train|embed|dynamics|cluster|sweep|status|export|report|doctor|schema`: every mistake is one line on stderr and exit status 2."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ import logging
 import os
 import sys
 from pathlib import Path
+
+import argcomplete
 
 from tis_ray import logs
 from tis_ray.device import pin_single_gpu
@@ -157,28 +160,39 @@ def cmd_cluster(args) -> int:
 def cmd_sweep(args) -> int:
     """Run or resume a sweep, then export its table next to it."""
     from tis_ray.export import export_table, write_table
-    from tis_ray.spec import check_local_inputs, run_location
+    from tis_ray.hub import check_hub_models
+    from tis_ray.preflight import check_before_preparation
+    from tis_ray.spec import check_local_inputs, describe_paths, run_location
     from tis_ray.storage import join
     from tis_ray.sweep import describe_sweep, run_sweep
 
     spec = _spec(args)
+    address = args.address or os.environ.get("RAY_ADDRESS")
     if args.dry_run:
         check_local_inputs(spec)
+        check_hub_models(spec, ask_hub=False, on_cluster=bool(address))  # the local cache only: no network
+        check_before_preparation(spec, args.num_cpus, on_cluster=bool(address))
         print(describe_sweep(spec))
+        print(describe_paths(spec, args.spec))
         return 0
-    address = args.address or os.environ.get("RAY_ADDRESS")
     run_sweep(spec, address=address, resume=args.resume, num_cpus=args.num_cpus)
     run_dir = run_location(spec)
     table = export_table(run_dir)
     path = write_table(table, join(run_dir, "results.parquet"))
     counts = table["status"].value_counts().to_dict()
     print(f"sweep {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; table -> {path}")
-    for _, row in table[table["status"] == "failed"].iterrows():
+    failed = table[table["status"] == "failed"]
+    for _, row in failed.iterrows():
         print(f"  failed {row['trial_id']} ({row['setting']}, seed {row['seed']}): {row['error']}")
     unfinished = int(table["status"].isin(["incomplete", "not_started"]).sum())
     if unfinished:
         print(f"interrupted: {unfinished} trials unfinished; continue with: tis-ray sweep {args.spec} --resume")
         return 130
+    if len(failed):  # exit 1: the sweep ran to its end, but not every trial has results
+        print(f"{len(failed)} of {len(table)} trials failed: each one's error is in "
+              f"{join(run_dir, '<trial>', 'error.txt')} (tis-ray status {run_dir} lists them); "
+              f"--resume runs them again")
+        return 1
     print(f"next: tis-ray report {run_dir}")
     return 0
 
@@ -190,7 +204,11 @@ def cmd_plan(args) -> int:
     spec = _spec(args)
     pilot = pilot_paired_table(args.pilot, spec.report.baseline) if args.pilot else None
     plan = seed_plan(spec, args.difference, args.hans_difference, pilot, power=args.power)
-    print(render_plan(plan, power=args.power))
+    print(render_plan(plan, power=args.power, holm=spec.report.holm))
+    from tis_ray.datamodel_power import is_attribution_spec, render_attribution_plan
+
+    if is_attribution_spec(spec):
+        print("\n" + render_attribution_plan(spec))
     return 0
 
 
@@ -199,7 +217,8 @@ def cmd_attribute(args) -> int:
     from tis_ray.attribution import attribute
 
     scores = dict(_pair(item, "--score NAME=PATH.npy") for item in args.score)
-    manifest = attribute(args.run_dir, args.target or None, scores, sampler=args.sampler, estimator=args.estimator)
+    manifest = attribute(args.run_dir, args.target or None, scores, sampler=args.sampler, estimator=args.estimator,
+                         per_example=args.per_example)
     print(f"attribution -> {manifest.parent} (effects per target, lds.md, top_*.md)")
     return 0
 
@@ -279,10 +298,21 @@ def cmd_demo_task(args) -> int:
     return 0
 
 
+def tis_ray_version() -> str:
+    """Return the installed tis-ray distribution's version, e.g. '0.1.0'."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tis-ray")
+    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the tis-ray command."""
     parser = argparse.ArgumentParser(prog="tis-ray", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {tis_ray_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_spec(p):
@@ -363,10 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to attribute: a results-table metric (mnli_m/acc), margin:SET[/group value] or "
                         "examples:SET:i,j,k; repeatable (default: MNLI-m, HANS, HANS non-entailed per heuristic)")
     p.add_argument("--score", action="append", default=[], metavar="NAME=PATH.npy",
-                   help="an imported per-example score to check by its LDS (e.g. from TRAK); repeatable")
+                   help="an imported score to check by its LDS (e.g. from TRAK): [pool] or [evaluation examples, pool]; "
+                        "its manifest.json's fitted_on_trials keeps the trials it saw out of its LDS; repeatable")
     p.add_argument("--sampler", default="random", help="the sampler type of the subset trials (default random)")
     p.add_argument("--estimator", default="ridge", choices=["ridge", "lasso"],
                    help="ridge (default: every effect kept) or lasso (the datamodels paper's: most effects 0)")
+    p.add_argument("--per-example", action="store_true",
+                   help="also fit a datamodel per evaluation example of each margin target (ridge, one multi-output "
+                        "fit) and give every score its per-example LDS (Park et al. 2023)")
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("export", help="results table of a run directory")
@@ -403,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tis-ray`; returns the exit status (2 for user errors)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argcomplete.autocomplete(parser)  # answers the shell's completion request and exits; otherwise does nothing
+    args = parser.parse_args(argv)
     logs.setup(verbose=args.verbose)
     try:
         if not sys.stderr.isatty():  # their bars are \r-redrawn lines in a log file; tis_ray logs its own progress

@@ -15,3 +15,12 @@ class SpecError(TisRayError):
 
 class SamplingError(TisRayError):
     """A sampler cannot produce the subset it was asked for."""
+
+
+def did_you_mean(word: str, known) -> str:
+    """Return "; did you mean 'x'?" naming the entry of `known` closest to `word` (difflib), or "" when none is
+    close enough to be a likely typo."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -35,6 +35,18 @@ def _readable_as_created(tmp: str) -> None:
     os.chmod(tmp, 0o666 & ~_umask())
 
 
+def umask_modes(folder: str | Path) -> Path:
+    """Give every file and folder under `folder` the mode a plain open() / mkdir() would (0644 / 0755 by
+    default); returns `folder`. For what libraries write through their own private temporary files
+    (transformers' save_pretrained leaves model.safetensors 0600)."""
+    folder = Path(folder)
+    mask = _umask()
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+    return folder
+
+
 def _atomic_write(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,17 @@ def setup(where: str = "", verbose: bool = False) -> None:
     logging.getLogger("tis_ray").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def every_trial_line() -> None:
+    """Have Ray print every line of every trial on the driver's console (each trial's epoch lines differ only in
+    their numbers, which Ray's log deduplication merges into one 'repeated Nx' line). Ray reads RAY_DEDUP_LOGS
+    once, when `ray` is imported (ray._private.ray_constants): tis_ray/__init__.py calls this before anything
+    imports Ray; where Ray was imported first (a notebook), its deduplicator's flag is set to the same."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    ray_logging = sys.modules.get("ray._private.ray_logging")
+    if ray_logging is not None and hasattr(ray_logging, "RAY_DEDUP_LOGS"):
+        ray_logging.RAY_DEDUP_LOGS = os.environ["RAY_DEDUP_LOGS"].lower() in ("1", "true")
+
+
 def no_third_party_bars() -> None:
     """Keep the Hub's and transformers' progress bars ('Loading weights', 'Writing model shards') off, without
     importing them: read when they are first imported."""

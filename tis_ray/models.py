@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
@@ -18,6 +19,7 @@ from transformers import (
 
 from tis_ray.data import MNLI_LABELS, synthetic
 from tis_ray.errors import TisRayError
+from tis_ray.io import umask_modes
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +108,19 @@ def load_model(name: str, seed: int = 0, vocab_size: int | None = None, label_or
     return AutoModelForSequenceClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
 
 
+def save_checkpoint(model: PreTrainedModel, tokenizer, folder: str | Path) -> Path:
+    """Save `model` and `tokenizer` into `folder` as a checkpoint load_model reads, every file with the user's
+    umask (transformers writes the weights 0600: colleagues could not read a shared run directory); returns it."""
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return umask_modes(folder)
+
+
 def model_revision(name: str) -> str:
     """Return what a model's weights are at: the hub commit it was read from ('name@<commit>'), a local
     checkpoint's sha256 (tis_ray.data.loaders.sha256_of_files), or the built-in tiny-albert's definition."""
     if name == TINY_ALBERT:
         return "tiny-albert (built in, no weights)"
-    from pathlib import Path
-
     if Path(name).exists():
         from tis_ray.data.loaders import sha256_of_files
 

@@ -39,7 +39,7 @@ from tis_ray.device import placement, release_gpu_memory
 from tis_ray.dynamics import SEEDS_DIR, load_dynamics, save_dynamics
 from tis_ray.embeddings import embed_dataset, load_embeddings
 from tis_ray.io import folder_written_whole, read_json, write_json
-from tis_ray.models import load_encoder_model, load_tokenizer
+from tis_ray.models import load_encoder_model, load_tokenizer, save_checkpoint
 from tis_ray.samplers import SamplingPool, sampler_from_entry, sampler_key
 from tis_ray.spec import GridPoint, SweepSpec, build_spec, reads_file
 from tis_ray.stability import cluster_agreement
@@ -52,7 +52,9 @@ DYNAMICS = "dynamics"  # RUN_DIR/prepared/dynamics: the reference run's training
 REFERENCE_MODEL = "reference_model"  # RUN_DIR/prepared/reference_model: the full-data fine-tune
 EMBEDDINGS = "embeddings"  # RUN_DIR/prepared/embeddings: the training set's [CLS] embeddings
 PREPARED_FILE = "prepared.json"  # in the run directory: the `prepared` dict every trial reads, kept for --resume
-STEP_FILE = "step.json"  # in each finished step's folder: {"key": what the step was computed from}
+# in each finished step's folder: {"key": what the step was computed from, "files": {its data files: bytes}},
+# written only once every data file is in the run directory
+STEP_FILE = "step.json"
 
 
 def finished_steps(storage: Storage) -> list[str]:
@@ -89,35 +91,83 @@ class PreparedSteps:
         return join(self.storage.location, PREPARED, rel)
 
     def reuse(self, rel: str, key: str) -> bool:
-        """True when the run directory holds step `rel` computed from `key` (then it is in the local folder too)."""
+        """True when the run directory holds step `rel` computed from `key` with every data file its marker lists
+        (then it is in the local folder too). A marker whose data is missing or of another size is removed: the
+        step is computed again."""
         local = self.root / rel / STEP_FILE
         if local.is_file() and read_json(local).get("key") == key:
-            return True
+            unlike = differing_file(read_json(local), local_sizes(self.root / rel))
+            if not unlike:
+                return True
+            log.warning("%s is marked finished but %s: computing it again", self.where(rel), unlike)
+            local.unlink()
         remote = f"{PREPARED}/{rel}"
         if self.storage.local or not self.storage.exists(f"{remote}/{STEP_FILE}"):
             return False
-        if self.storage.read_json(f"{remote}/{STEP_FILE}").get("key") != key:
+        record = self.storage.read_json(f"{remote}/{STEP_FILE}")
+        if record.get("key") != key:
+            return False
+        unlike = differing_file(record, remote_sizes(self.storage, remote))
+        if unlike:
+            log.warning("%s is marked finished but %s: computing it again", self.where(rel), unlike)
+            self.storage.delete_file(f"{remote}/{STEP_FILE}")
             return False
         log.info("reusing %s from %s", rel, self.where(rel))
         self.storage.download(remote, self.root / rel)
         return True
 
     def finish(self, rel: str, key: str | None = None) -> None:
-        """Record step `rel` as finished (under `key`) and write it to the run directory now."""
+        """Write step `rel` to the run directory now; with `key`, then its marker (the key and every data
+        file's size), only once each data file is there with its size."""
+        folder, record = self.root / rel, None
+        (folder / STEP_FILE).unlink(missing_ok=True)  # a marker fetched with an earlier copy: never sent first
         if key is not None:
-            record: dict[str, Any] = {"key": key}
+            record = {"key": key, "files": local_sizes(folder)}
             if rel in self.started:
                 start, gpus = self.started.pop(rel)
                 seconds = time.perf_counter() - start
                 record.update(seconds=seconds, gpu_seconds=seconds * gpus)
-            write_json(self.root / rel / STEP_FILE, record)
         if not self.storage.local:
-            self.storage.upload(self.root / rel, f"{PREPARED}/{rel}")
+            remote = f"{PREPARED}/{rel}"
+            self.storage.upload(folder, remote)
+            if record is not None:
+                unlike = differing_file(record, remote_sizes(self.storage, remote))
+                if unlike:
+                    raise OSError(f"{self.where(rel)}: {unlike} after its upload; the step stays unfinished")
+                self.storage.write_json(f"{remote}/{STEP_FILE}", record)
+        if record is not None:
+            write_json(folder / STEP_FILE, record)
 
     def fetch_existing(self, rel: str) -> None:
         """Bring what the run directory already holds of `rel` into the local folder (a URI's staging folder)."""
         if not self.storage.local and self.storage.exists(f"{PREPARED}/{rel}"):
             self.storage.download(f"{PREPARED}/{rel}", self.root / rel)
+
+
+def local_sizes(folder: Path) -> dict[str, int]:
+    """Return {path under `folder`: bytes} of a step's data files: every file but markers and the folders of
+    the steps nested in it (each with its own marker)."""
+    nested = [marker.parent for marker in folder.rglob(STEP_FILE) if marker.parent != folder]
+    return {str(path.relative_to(folder).as_posix()): path.stat().st_size for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name != STEP_FILE and not any(n in path.parents for n in nested)}
+
+
+def remote_sizes(storage: Storage, rel: str) -> dict[str, int]:
+    """Return {path under `rel`: bytes} of every file under `rel` in `storage`."""
+    prefix = storage.path(rel) + "/"
+    return {info.path.removeprefix(prefix): info.size for info in storage.files(rel)}
+
+
+def differing_file(record: dict, sizes: dict[str, int]) -> str | None:
+    """Return what differs between a step marker's data files and the files there ('embeddings.npy is
+    missing', '... has 10 bytes, not 12'); None when each one is there with its size, or for a marker that
+    lists none (written before markers listed their files)."""
+    for name, size in record.get("files", {}).items():
+        if name not in sizes:
+            return f"{name} is missing"
+        if sizes[name] != size:
+            return f"{name} has {sizes[name]} bytes, not {size}"
+    return None
 
 
 def reference_spec(spec: SweepSpec) -> SweepSpec:
@@ -149,8 +199,7 @@ def reference_run(spec: SweepSpec, out: Path | None, data: PreparedData, gpus: f
                   progress=f"reference fine-tune (seed {seed})", labels=labels)
     if out is not None:
         with folder_written_whole(out, replace=True) as tmp:
-            trained.model.save_pretrained(str(tmp))
-            tokenizer.save_pretrained(str(tmp))
+            save_checkpoint(trained.model, tokenizer, tmp)
     if recorder is not None:
         save_dynamics(recorder.result(), dynamics_out, fingerprint=data.train_fingerprint, model=ref.model.name,
                       seed=seed, seconds=recorder.seconds)
@@ -276,10 +325,12 @@ def prepare_clusterings(spec: SweepSpec, steps: PreparedSteps, shared: SharedDat
                                   fingerprint=data.train_fingerprint)
             if params["algorithm"] == "dbscan":
                 result.extra.update(dbscan_k_distance(embeddings, params, steps.root / rel))
-            if again:
+            if again:  # timed apart: the report lists them beside the samplers' cost, not in it
+                refit_start = time.perf_counter()
                 refits = [fit_clusters(embeddings, params, spec.clustering.backend, seed=s).labels_ for s in again]
                 result.extra["stability"] = {"seeds": again,
-                                             "adjusted_rand": cluster_agreement(result.labels_, refits)}
+                                             "adjusted_rand": cluster_agreement(result.labels_, refits),
+                                             "seconds": time.perf_counter() - refit_start}
             save_clusters(result, steps.root / rel)
             steps.finish(rel, step)  # written before the noise check, so the plot it names exists
         check_noise(read_json(steps.root / rel / "meta.json"), steps.where(f"{rel}/k_distance.png"))

@@ -29,11 +29,18 @@ from tis_ray.comparison import (  # noqa: E402
 )
 from tis_ray.data.schema import HANS_HEURISTIC_SHORT, HANS_HEURISTICS  # noqa: E402
 from tis_ray.data.task import EvalDefinition, hans_set, mnli_set  # noqa: E402
-from tis_ray.errors import SpecError, TisRayError  # noqa: E402
+from tis_ray.errors import SpecError, TisRayError, did_you_mean  # noqa: E402
 from tis_ray.export import read_table  # noqa: E402
 from tis_ray.io import write_text, write_via  # noqa: E402
 from tis_ray.spec import ReportSpec, load_run_spec  # noqa: E402
-from tis_ray.statistics import ALPHA, compare_paired, holm, verdict  # noqa: E402
+from tis_ray.statistics import (  # noqa: E402
+    ALPHA,
+    bonferroni_interval,
+    compare_paired,
+    holm,
+    minimum_detectable_difference,
+    verdict,
+)
 from tis_ray.storage import Storage  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -118,7 +125,9 @@ def mean_std_table(done: pd.DataFrame, n_seeds_expected: int) -> pd.DataFrame:
 
 
 PAIRED_COLUMNS = ["setting", "budget", "metric", "n", "mean", "std", "ci_low", "ci_high", "t", "p", "p_holm",
-                  "p_equivalence", "p_equivalence_holm", "margin", "mde", "verdict"]
+                  "p_equivalence", "p_equivalence_holm", "margin", "family", "ci_low_bonferroni", "ci_high_bonferroni",
+                  "mde", "verdict"]
+ADDED_BY_FAMILY = ("p_holm", "p_equivalence_holm", "family", "ci_low_bonferroni", "ci_high_bonferroni", "verdict")
 METRIC_LABELS = {**dict(MNLI), **dict(HANS), "hans/acc": "HANS"}
 
 
@@ -185,6 +194,17 @@ def baseline_setting(settings, baseline: str = "random") -> str | None:
     return typed[0] if typed else None
 
 
+def check_baseline(settings, baseline: str) -> None:
+    """Raise TisRayError when `baseline` is neither one of the sampler `settings` (labels) nor the type of one,
+    naming the settings there are and the closest."""
+    settings = sorted(set(settings))
+    types = sorted({s.split("(")[0] for s in settings})
+    if baseline in settings or baseline in types:
+        return
+    raise TisRayError(f"report baseline {baseline!r} is not a sampler of these results; they have "
+                      f"{', '.join(settings)}{did_you_mean(baseline, [*types, *settings])}")
+
+
 def paired_vs_random(done: pd.DataFrame, metrics=None, baseline: str = "random", mnli_margin: float = 1.0,
                      hans_margin: float = 5.0, holm_family: str = "table", alpha: float = ALPHA,
                      rules: dict[str, EvalDefinition] | None = None) -> pd.DataFrame:
@@ -193,12 +213,14 @@ def paired_vs_random(done: pd.DataFrame, metrics=None, baseline: str = "random",
     budget, seed and extra-axis values, with a verdict.
 
     `metrics`: default every compared metric (`compared_metrics` under `rules`, the evaluation sets'
-    definitions). Differences are in accuracy points (x 100): n pairs, mean, std, 95% confidence interval, the
-    paired t-test, TOST against the metric's equivalence margin (its set's, else `hans_margin` for HANS and
-    `mnli_margin` for every other set, in points), the minimum difference detectable at 80% power
-    (tis_ray.statistics). Both p-values are Holm-corrected over `holm_family`: 'table' (every comparison of the
-    table) or 'sampler' (one setting and metric across its budgets). Verdict: better / worse / equivalent within
-    ±m / inconclusive / one seed.
+    definitions). Differences are in accuracy points (x 100): n pairs, mean, std, the cell's own (unadjusted)
+    95% confidence interval, the paired t-test, TOST against the metric's equivalence margin (its set's, else
+    `hans_margin` for HANS and `mnli_margin` for every other set, in points). Both p-values are Holm-corrected
+    over `holm_family`: 'table' (every comparison of the table) or 'sampler' (one setting and metric across its
+    budgets); `family` is the number of tested comparisons in the cell's family (m), and the Bonferroni interval
+    (level 1 - alpha / m: all of a family's intervals hold together) and the minimum difference detectable at
+    80% power are at alpha / m, Holm's first step. Verdict: better / worse / equivalent within ±m / better (or
+    worse), within ±m (equivalent) / identical / inconclusive / one seed (tis_ray.statistics.verdict).
     """
     rules = rules or comparison_rules(None)
     metrics = list(metrics) if metrics is not None else compared_metrics(done, rules)
@@ -220,21 +242,34 @@ def paired_vs_random(done: pd.DataFrame, metrics=None, baseline: str = "random",
             margin = margins[metric]
             rows.append({"setting": setting, "budget": budget, "metric": metric,
                          **compare_paired(ours, theirs, margin, alpha).as_dict()})
-    table = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ("p_holm", "p_equivalence_holm",
-                                                                               "verdict")])
+    table = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c not in ADDED_BY_FAMILY])
     families = [table.index] if holm_family == "table" else [p.index for _, p in table.groupby(["setting", "metric"])]
     table["p_holm"] = table["p_equivalence_holm"] = np.nan
+    table["family"] = 0
     for family in families:
         table.loc[family, "p_holm"] = holm(table.loc[family, "p"])
         table.loc[family, "p_equivalence_holm"] = holm(table.loc[family, "p_equivalence"])
-    table["verdict"] = [verdict(r.n, r.mean, r.p_holm, r.p_equivalence_holm, r.margin, alpha)
+        table.loc[family, "family"] = int(table.loc[family, "p"].notna().sum())  # untested cells do not count
+    # at alpha / m, Holm's first step: the interval and the detectable difference of the verdict's own test
+    level = alpha / table["family"].clip(lower=1)
+    bounds = [bonferroni_interval(r.mean, r.std, r.n, alpha, max(r.family, 1)) for r in table.itertuples()]
+    table["ci_low_bonferroni"] = [low for low, _ in bounds]
+    table["ci_high_bonferroni"] = [high for _, high in bounds]
+    table["mde"] = [minimum_detectable_difference(r.std, r.n, a) for r, a in zip(table.itertuples(), level, strict=True)]
+    table["verdict"] = [verdict(r.n, r.mean, r.p_holm, r.p_equivalence_holm, r.margin, alpha, r.std)
                         for r in table.itertuples()]
     return table[PAIRED_COLUMNS]
 
 
+CHANCE_MARK = "‡"  # a verdict cell that compares a chance-level arm (tis_ray.chance)
+
+
 def verdict_matrix(paired: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per (setting, budget) and one column per compared metric: 'mean (verdict)'."""
-    cells = paired.assign(cell=[f"{m:+.2f} ({v})" for m, v in zip(paired["mean"], paired["verdict"], strict=True)])
+    """Return one row per (setting, budget) and one column per compared metric: 'mean (verdict)', marked ‡ where
+    the paired table's `chance_level` says the comparison involves a chance-level arm."""
+    chance = paired["chance_level"] if "chance_level" in paired else pd.Series(False, index=paired.index)
+    cells = paired.assign(cell=[f"{m:+.2f} ({v})" + (f" {CHANCE_MARK}" if at_chance else "")
+                                for m, v, at_chance in zip(paired["mean"], paired["verdict"], chance, strict=True)])
     matrix = cells.pivot_table(index=GROUP, columns="metric", values="cell", aggfunc="first", dropna=False)
     ordered = [m for m in dict.fromkeys(paired["metric"]) if m in matrix.columns]
     return matrix[ordered].rename(columns=METRIC_LABELS).fillna("—")
@@ -252,19 +287,55 @@ def paired_section(paired: pd.DataFrame, settings, out: Path, xlabel: str) -> li
     by_set = paired.assign(set=paired["metric"].str.split("/").str[0]).groupby("set", sort=False)["margin"].first()
     margins = "; ".join(f"±{m:g} points on " + ", ".join(METRIC_LABELS.get(f"{n}/acc", n) for n in names)
                         for m, names in by_set.index.groupby(by_set.to_numpy()).items())
+    m = int(paired["family"].max()) if paired["family"].notna().any() else 0
     lines = ["## Sampler − baseline at the same budget and seed (points)", "",
              f"Paired over seeds. Each cell: mean difference and its verdict. *better* / *worse*: the paired t-test "
              f"(scipy.stats.ttest_rel) rejects no difference; *equivalent within ±m*: TOST (statsmodels) shows the "
              f"difference inside the margin ({margins}; report.equivalence_margin, "
-             f"report.hans_equivalence_margin, an eval set's equivalence_margin); *inconclusive*: neither. Both "
-             f"p-values Holm-corrected over {family} (report.holm), at 0.05.", "",
+             f"report.hans_equivalence_margin, an eval set's equivalence_margin); *better, within ±m (equivalent)*: "
+             f"both, a real difference too small to matter; *identical*: every paired difference is 0 (the same "
+             f"subset, as every sampler at 100%, or models that score the same either way), not tested; "
+             f"*inconclusive*: neither. Both p-values "
+             f"Holm-corrected over {family} (report.holm; {m} tested comparisons in the largest family), "
+             f"family-wise at alpha {ALPHA:g}.", "",
              matrix, ""]
     if not mnli.empty:
-        lines += [f"{METRIC_LABELS.get(primary, primary)} in full. mde: the smallest true difference this cell's test would detect with 80% power, "
-                  "from its paired std and n (statsmodels TTestPower); an inconclusive cell with a large mde needs "
-                  "more seeds (`tis-ray plan`), not a conclusion.", "",
+        lines += [f"{METRIC_LABELS.get(primary, primary)} in full. ci_low / ci_high: the cell's own 95% interval, "
+                  "unadjusted for the family; ci_low_bonferroni / ci_high_bonferroni: at level 1 − alpha/m (m = "
+                  "family), all of a family's intervals hold together with 95% probability. mde: the smallest true "
+                  "difference this cell's test would detect with 80% power at alpha/m (Holm's first step), from its "
+                  "paired std and n; an inconclusive cell with a large mde needs more seeds (`tis-ray plan`), not a "
+                  "conclusion.", "",
                   markdown(mnli.set_index(GROUP), budget_label=xlabel), ""]
     return [*lines, f"(Every metric: [{link}]({link}))", ""]
+
+
+def chance_section(done: pd.DataFrame, paired: pd.DataFrame, baseline: str, source: str, out: Path,
+                   xlabel: str) -> list[str]:
+    """Return the report lines of the arms at chance level (tis_ray.chance) and add `chance_level` to `paired`
+    (in place): True where a verdict compares a chance-level arm."""
+    from tis_ray.chance import Z, chance_level_arms, chance_level_comparisons, majority_shares
+
+    arms = chance_level_arms(done, majority_shares(source))
+    if arms.empty:
+        return []
+    base = baseline_sampler(done, baseline)
+    paired["chance_level"] = chance_level_comparisons(paired, done, sampler_settings(done) == base, arms)
+    flagged = arms[arms["chance_level"]]
+    rule = (f"An arm (a setting at a budget) is at chance level on an evaluation set when its accuracy, averaged "
+            f"over seeds, is at most p + {Z}·√(p(1−p)/n), p the share of the set's most common label and n its "
+            "examples: within the 95% binomial noise of always answering that label, or below it.")
+    link = _write(out, "chance_level", arms.set_index(GROUP), markdown(arms.set_index(GROUP), ".3f", xlabel))
+    if flagged.empty:
+        return ["## Chance level", "", f"{rule} No arm is at chance level ([{link}]({link})).", ""]
+    text = markdown(flagged.drop(columns="chance_level").set_index(GROUP), ".3f", xlabel)
+    compared = int(paired["chance_level"].sum())
+    verdicts = (f" The {compared} verdicts marked {CHANCE_MARK} below compare chance-level models (the sampler's arm "
+                "or the baseline's at that budget): they say nothing about the samplers." if compared else "")
+    return ["## Chance level", "",
+            f"**{len(flagged)} of {len(arms)} arms are at chance level.** {rule} Their models learned nothing "
+            f"measurable on that set.{verdicts}", "",
+            text, "", f"(Every arm: [{link}]({link}))", ""]
 
 
 def _fmt(value, scale=100.0, digits=2) -> str:
@@ -321,8 +392,9 @@ def figure_accuracy(done: pd.DataFrame, path: Path, xlabel: str, metrics=MNLI) -
         return None
     fig, axes = plt.subplots(1, len(cols), figsize=(6 * len(cols), 4.5), squeeze=False)
     for ax, (column, label) in zip(axes[0], cols, strict=True):
-        _plot_lines(ax, _stats(done, column), xlabel, f"{label} accuracy")
-        ax.set_title(f"{label} accuracy vs {xlabel} (mean ± std over seeds)")
+        name = metric_label(label)  # an evaluation set of one's own by its name: 'test', not 'test/acc'
+        _plot_lines(ax, _stats(done, column), xlabel, f"{name} accuracy")
+        ax.set_title(f"{name} accuracy vs {xlabel} (mean ± std over seeds)")
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
 
@@ -367,6 +439,12 @@ def figure_epochs(table: pd.DataFrame, path: Path, xlabel: str, metric: str = "m
     return _save(fig, path)
 
 
+def metric_label(metric: str) -> str:
+    """Return a metric's name on the report's axes and headings: 'MNLI-m', 'HANS NE LO' on the MNLI sources'
+    sets, else the evaluation set's own ('test' for test/acc, 'test/negative' for a group)."""
+    return METRIC_LABELS.get(metric, metric.removesuffix("/acc"))
+
+
 def primary_metric(table: pd.DataFrame) -> str:
     """Return the metric the report's single-metric figures and tables follow: MNLI-m, else the first
     evaluation set's accuracy."""
@@ -375,19 +453,20 @@ def primary_metric(table: pd.DataFrame) -> str:
 
 
 def figure_vs_random(paired: pd.DataFrame, path: Path, xlabel: str, label: str = "MNLI-m") -> Path | None:
-    """Paired difference in `label` accuracy (sampler - random, same budget and seed) vs budget, 95% CI error
-    bars."""
+    """Paired difference in `label` accuracy (sampler - random, same budget and seed) vs budget, error bars the
+    Bonferroni intervals of the verdicts' family (95% together)."""
     if paired.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for setting, part in paired.groupby("setting"):
         part = part.sort_values("budget")
-        yerr = np.vstack([(part["mean"] - part["ci_low"]).fillna(0), (part["ci_high"] - part["mean"]).fillna(0)])
+        yerr = np.vstack([(part["mean"] - part["ci_low_bonferroni"]).fillna(0),
+                          (part["ci_high_bonferroni"] - part["mean"]).fillna(0)])
         ax.errorbar(part["budget"], part["mean"], yerr=yerr, marker="o", capsize=4, label=setting)
     ax.axhline(0, color="black", linewidth=1, linestyle="--", label="random")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{label} accuracy − random (points)")
-    ax.set_title("Sampler vs random, paired by seed (mean, 95% CI)")
+    ax.set_title("Sampler vs random, paired by seed (mean, 95% simultaneous CI, Bonferroni)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -618,11 +697,13 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
     table = read_table(source)
     if table.empty:
         raise TisRayError(f"{source}: no trials to report")
-    (out / "tables").mkdir(parents=True, exist_ok=True)
     trials = final_rows(table)
     done = trials[trials["status"] == "completed"]
     if done.empty:
         raise TisRayError(f"{source}: no completed trials yet ({len(trials)} trials, none finished)")
+    if baseline is not None:  # a baseline asked for by name must exist: without it the verdicts would be missing
+        check_baseline(sampler_settings(done), baseline)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
     xlabel = budget_name(trials)
     spec = run_spec(source)
     expected = len(spec.grid.seeds) if spec is not None else int(trials["seed"].nunique())
@@ -649,6 +730,8 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
     primary = primary_metric(done)
     paired = paired_vs_random(done, baseline=baseline, mnli_margin=settings.equivalence_margin,
                               hans_margin=settings.hans_equivalence_margin, holm_family=settings.holm, rules=rules)
+    if not is_table(source):  # an exported table holds no evaluation labels: no majority share to compare with
+        lines += chance_section(done, paired, baseline, source, out, xlabel)
     if not paired.empty:
         lines += paired_section(paired, settings, out, xlabel)
     lines += ["## Figures", ""]
@@ -663,9 +746,9 @@ def build_report(source: str | Path, out_dir: str | Path, baseline: str | None =
                *(figure_hans(done, kind, out / "figures" / f"hans_{kind}.png", xlabel)
                  for kind in ("entailed", "non_entailed") if any(c.startswith("hans/") for c, _ in eval_metrics(done))),
                figure_vs_random(paired[paired["metric"] == primary], out / "figures" / "sampler_vs_random.png", xlabel,
-                                METRIC_LABELS.get(primary, primary)),
+                                metric_label(primary)),
                figure_epochs(table, out / "figures" / "accuracy_vs_epoch.png", xlabel, primary,
-                             f"{METRIC_LABELS.get(primary, primary)} accuracy"),
+                             f"{metric_label(primary)} accuracy"),
                figure_epochs(table, out / "figures" / "training_loss.png", xlabel, "train/loss",
                              "mean training loss")]
     for fig in figures:

@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from tis_ray.curves import learning_curves, saturating_power_law
+from tis_ray.curves import BOOTSTRAP, learning_curves, saturating_power_law
 from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED
-from tis_ray.report import _save, _write, copy_from_run, markdown, primary_metric
+from tis_ray.report import _save, _write, copy_from_run, markdown, metric_label, primary_metric
 from tis_ray.storage import Storage
 
 COUNT = f"subset/{HIGH_OVERLAP_NON_ENTAILED}"
@@ -51,29 +51,43 @@ def learning_curve_section(done: pd.DataFrame, baseline: str | None, out: Path) 
     curves, savings = learning_curves(done, primary_metric(done), n_full, baseline)
     if curves[["a", "b", "c"]].isna().all().all():
         return ["## Learning curves", "", "No sampler has trials at 3 or more subset sizes: no curve to fit.", ""]
-    lines = ["## Learning curves and data savings (MNLI-m)", "",
+    lines = [f"## Learning curves and data savings ({metric_label(primary_metric(done))})", "",
              "Accuracy against the share x of the training set, fitted per sampler as a saturating power law "
              "acc(x) = a − b·x^(−c) (data scaling of fine-tuned networks: Hestness et al., 2017; a is where the "
-             "sampler saturates; rmse: the trials' spread around the curve, in accuracy). 'baseline needs' inverts the baseline's curve at the sampler's mean accuracy; "
-             "its 95% interval is a bootstrap over seeds (200 resamples). Above 100%: beyond the data there is, "
-             "an extrapolation; ∞: above what the baseline's curve ever reaches.", ""]
+             "sampler saturates; rmse: the trials' spread around the curve, in accuracy; notes: 'exact' when a "
+             "sampler has no more budgets than the curve's 3 parameters, so the curve passes through the means and "
+             "nothing checks its shape, and any parameter stuck at its bound). 'baseline needs' inverts the "
+             "baseline's curve at the sampler's mean accuracy; its 95% interval is a parametric bootstrap "
+             f"({BOOTSTRAP} draws: trials redrawn around the baseline's curve with its seed noise, the curve refitted, "
+             "the sampler's mean redrawn from its seeds; coverage measured in bench/RESULTS.md). Above 100%: beyond "
+             "the data there is, an extrapolation; ∞: above what the baseline's curve ever reaches.", ""]
     curve_text = curves.to_markdown(index=False, floatfmt=".4g")
     _write(out, "learning_curves", curves, curve_text)
     lines += [curve_text, ""]
     if not savings.empty:
         shown = savings.assign(**{"share %": 100 * savings["share"], "accuracy %": 100 * savings["accuracy"],
                                   "baseline needs %": 100 * savings["baseline_share_needed"],
-                                  "95% CI": [f"{100 * lo:.1f}–{100 * hi:.1f}" if np.isfinite([lo, hi]).all()
-                                             else "—" for lo, hi in
+                                  "95% CI": [_interval(lo, hi) for lo, hi in
                                              zip(savings["ci_low"], savings["ci_high"], strict=True)]})
-        text = shown[["setting", "n_train", "share %", "accuracy %", "baseline needs %", "95% CI"]].to_markdown(
+        text = shown[["setting", "n_train", "share %", "accuracy %", "baseline needs %", "95% CI", "baseline_fit"]].to_markdown(
             index=False, floatfmt=".1f")
         link = _write(out, "data_savings", savings, text)
-        sentences = [f"- {baseline} needs {100 * r.baseline_share_needed:.1f}% of the data to match {r.setting} "
-                     f"at {100 * r.share:.1f}%" for r in savings.itertuples() if np.isfinite(r.baseline_share_needed)]
-        lines += [text, "", *sentences, "", f"([{link}]({link}))", ""]
+        caveat = savings["baseline_fit"].iloc[0]
+        sentences = [f"- {baseline} needs {100 * r.baseline_share_needed:.1f}% of the data (95% CI "
+                     f"{_interval(r.ci_low, r.ci_high)}) to match {r.setting} at {100 * r.share:.1f}%"
+                     for r in savings.itertuples() if np.isfinite(r.baseline_share_needed)]
+        warning = ([f"**Read with care**: {baseline}'s curve is {caveat}; the shares below lean on its assumed "
+                    "shape more than on the data.", ""] if caveat else [])
+        lines += [text, "", *warning, *sentences, "", f"([{link}]({link}))", ""]
     figure = figure_learning_curves(done, curves, n_full, out / "figures" / "learning_curves.png")
     return [*lines, f"![learning curves](figures/{figure.name})", ""]
+
+
+def _interval(low: float, high: float) -> str:
+    """Return a share interval as 'lo–hi%' (∞ for a bound the curve never reaches), '—' without one."""
+    if not (pd.notna(low) and pd.notna(high)):
+        return "— (no seed noise to draw from: one seed per budget and an exact fit)"
+    return "–".join("∞" if np.isinf(v) else f"{100 * v:.1f}" for v in (low, high)) + "%"
 
 
 def figure_learning_curves(done: pd.DataFrame, curves: pd.DataFrame, n_full: int, path: Path) -> Path:
@@ -90,7 +104,7 @@ def figure_learning_curves(done: pd.DataFrame, curves: pd.DataFrame, n_full: int
             ax.plot(100 * x, saturating_power_law(x, *params), color=line[0].get_color(), linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("training examples, % of the full set (log)")
-    ax.set_ylabel("MNLI-m accuracy")
+    ax.set_ylabel(f"{metric_label(primary_metric(done))} accuracy")
     ax.set_title("Learning curves: a − b·x^(−c) per sampler")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -100,7 +114,7 @@ def figure_learning_curves(done: pd.DataFrame, curves: pd.DataFrame, n_full: int
 def compute_section(done: pd.DataFrame, source: str, spec, out: Path, xlabel: str) -> list[str]:
     """Return the lines of the selection cost per sampler and accuracy against data and total compute."""
     from tis_ray.comparison import sampler_entries
-    from tis_ray.cost import selection_costs
+    from tis_ray.cost import selection_costs, stability_costs
 
     if spec is None or "train_time_s" not in done:
         return []
@@ -117,19 +131,32 @@ def compute_section(done: pd.DataFrame, source: str, spec, out: Path, xlabel: st
     budget_text = markdown(per_budget, ".1f", xlabel)
     _write(out, "compute_per_trial", per_budget, budget_text)
     figure = figure_compute(trials, out / "figures" / "accuracy_vs_compute.png")
-    untimed = "" if costs["timed"].all() else (" Steps reused from a run directory prepared before tis_ray timed its "
-                                               "steps count 0 (timed: False).")
-    return ["## Selection cost and total compute", "",
-            "Each sampler is charged the preparation steps its subset needs (a full-data reference fine-tune for "
-            "dynamics scores and for the embeddings clusters are computed on, the embedding pass, the "
-            "clustering), in seconds as they ran, once per sweep; a trial's total compute is that plus its own "
-            "training time." + untimed, "", text, "", f"([{link}]({link}))", "",
-            "Mean seconds per trial:", "", budget_text, "",
+    untimed = "" if costs["timed"].all() else (
+        " timed: False: a step reused from a run directory prepared before tis_ray timed its steps counts 0, and "
+        "stability refits not timed apart from their clustering are counted in it.")
+    given = costs.loc[costs["cost_not_recorded"] != "", "setting"].tolist()
+    not_recorded = f" Cost not recorded for {', '.join(given)}: their subsets are made from inputs given by path " \
+                   "(cost_not_recorded), whose making no step timed; their selection cost here is a lower bound." \
+        if given else ""
+    lines = ["## Selection cost and total compute", "",
+             "Each sampler is charged the preparation steps its subset needs (a full-data reference fine-tune for "
+             "dynamics scores, one per seed of dynamics.seeds when their mean is used, and for the embeddings "
+             "clusters are computed on, the embedding pass, the clustering), in seconds as they ran, once per "
+             "sweep; a trial's total compute is that plus its own training time." + untimed + not_recorded, "",
+             text, "", f"([{link}]({link}))", ""]
+    refits = stability_costs(source)
+    if not refits.empty:
+        refit_text = refits.to_markdown(index=False, floatfmt=".1f")
+        _write(out, "stability_cost", refits, refit_text)
+        lines += ["KMeans refits under clustering.stability_seeds check the clustering and choose no subset: not "
+                  "charged to any sampler, their seconds apart:", "", refit_text, ""]
+    return [*lines, "Mean seconds per trial:", "", budget_text, "",
             f"![accuracy vs compute](figures/{figure.name})", ""]
 
 
 def figure_compute(trials: pd.DataFrame, path: Path) -> Path:
-    """MNLI-m accuracy against training examples (left) and against total seconds, selection included (right)."""
+    """The primary metric's accuracy (MNLI-m, else the first evaluation set's) against training examples (left)
+    and against total seconds, selection included (right)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, x, label in ((axes[0], "n_train", "training examples"),
                          (axes[1], "total_s", "total compute: selection + training (s, log)")):
@@ -140,7 +167,7 @@ def figure_compute(trials: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[1].set_xscale("log")
-    axes[0].set_ylabel("MNLI-m accuracy")
+    axes[0].set_ylabel(f"{metric_label(primary_metric(trials))} accuracy")
     axes[0].set_title("Accuracy vs data")
     axes[1].set_title("Accuracy vs compute")
     axes[0].legend(fontsize=8)
@@ -162,7 +189,9 @@ def hans_composition_section(done: pd.DataFrame, out: Path, xlabel: str) -> list
     link = _write(out, "hans_composition", table, text)
     lines = ["## What each subset holds for HANS", "",
              "High-overlap non-entailed pairs: every hypothesis word is in the premise, yet the label is not "
-             "entailment, the MNLI minority that contradicts the lexical-overlap heuristic (McCoy et al., 2019). "
+             "entailment, the MNLI minority that contradicts the lexical-overlap heuristic (McCoy et al., 2019; "
+             "words as their finder scripts read them: split on whitespace, lower-cased, standalone . ? ! dropped, "
+             "punctuation attached to a word kept with it). "
              "Mean count per subset (and its share), beside HANS non-entailed accuracy per heuristic where HANS is "
              "evaluated; each trial's subset.json holds the shares per label (lexical overlap, subsequence).", "",
              text, "", f"([{link}]({link}))", ""]
@@ -251,7 +280,8 @@ def attribution_section(source: str, out: Path) -> list[str]:
     if not storage.exists(f"{ATTRIBUTION}/manifest.json"):
         return []
     manifest = storage.read_json(f"{ATTRIBUTION}/manifest.json")
-    fits = pd.DataFrame([{"target": t, "held-out R²": m["heldout_r2"], "held-out Spearman": m["heldout_spearman"],
+    fits = pd.DataFrame([{"target": t, "held-out R² (within budgets)": m["heldout_r2"],
+                          "held-out Spearman": m["heldout_spearman"],
                           "trials (fit / held out)": f"{m['n_fit']} / {m['n_heldout']}",
                           f"top-{m['top_k']['k']} overlap under resampling": m["top_k"]["jaccard_mean"]}
                          for t, m in manifest["targets"].items()])
@@ -269,7 +299,12 @@ def attribution_section(source: str, out: Path) -> list[str]:
             f"{manifest['pool_size']:,} examples (pool {manifest['pool_fingerprint']}): per target, the effect of "
             "including each example, judged on trials the fit never saw.", "",
             fits.to_markdown(index=False, floatfmt=".3f"), "",
-            "Which score predicts what retraining does: the linear datamodeling score (LDS; Park et al., 2023), "
-            "Spearman's rho between a subset's summed score and its measured outcome on held-out trials, with a "
-            "95% bootstrap interval. A score whose high values hurt has a negative LDS; near 0, it says nothing "
-            "about what retraining does.", "", lds_text, "", "The most helpful and harmful examples:", "", *links, ""]
+            "Which score predicts what retraining does, on the held-out trials (the datamodel's row: its fit on "
+            "the other trials), within each budget and pooled by a trial-weighted average (a 95% bootstrap "
+            "interval within budgets). The **aggregate LDS**: Spearman's rho between a subset's summed score and "
+            "the target measured after retraining on it. The **per-example LDS** (Park et al., 2023, TRAK's; "
+            "margin targets): per evaluation example, Spearman's rho between the subset's summed attribution row "
+            "and the example's margin, averaged over the examples. A score whose high values hurt has a negative "
+            "LDS; near 0, it says nothing about what retraining does. An imported score is scored only on trials "
+            "its manifest says it was not fitted on; 'provenance unknown' may have seen them.", "", lds_text, "",
+            "The most helpful and harmful examples:", "", *links, ""]

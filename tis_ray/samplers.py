@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from tis_ray.dynamics import Dynamics
-from tis_ray.errors import SamplingError, SpecError
+from tis_ray.errors import SamplingError, SpecError, did_you_mean
 from tis_ray.io import load_npy
 
 NOISE = -1  # DBSCAN's label for points in no cluster
@@ -641,7 +641,8 @@ class ScoreSampler(Sampler):
     policy: top (highest first), bottom (lowest first), or coverage (coverage-centric coreset selection, Zheng
     et al., ICLR 2023: the `hard_cutoff` fraction of the highest scores left out, the rest cut into `bins` equal
     score ranges, the budget spread over them from the sparsest up, a seeded draw in each). balance: class
-    takes each label's share (top and bottom). A manifest.json beside the file naming another training set's
+    takes each label's share of the training set (largest remainder): the top or bottom of its own ranking, or
+    coverage within the label (its own hardest `hard_cutoff` left out, its own score ranges). A manifest.json beside the file naming another training set's
     fingerprint (`pool_fingerprint`, as `tis-ray attribute` writes) is refused, as is a file of another length.
     """
 
@@ -680,6 +681,8 @@ class ScoreSampler(Sampler):
 
     def _select(self, pool, budget, rng):
         scores = self.scores(pool)
+        if self.policy == "coverage" and self.balance == "class":
+            return _coverage_by_class(scores, pool.labels, budget, self.hard_cutoff, self.bins, rng)
         if self.policy == "coverage":
             return _coverage(scores, budget, self.hard_cutoff, self.bins, rng)
         return _take_ranked(_ranked(scores, rng, descending=self.policy == "top"), pool.labels, budget, self.balance,
@@ -706,6 +709,23 @@ def _coverage(scores: np.ndarray, budget: int, hard_cutoff: float, bins: int, rn
         rest = np.setdiff1d(kept, chosen)
         chosen = np.concatenate([chosen, rng.choice(rest, size=left, replace=False)])
     return chosen
+
+
+def _coverage_by_class(scores: np.ndarray, labels: np.ndarray, budget: int, hard_cutoff: float, bins: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Return coverage-centric selection within each label: the budget split by the labels' shares of the
+    training set (largest remainder; a label with fewer examples left than its share gives the rest to the
+    others), each label's part chosen by `_coverage` over that label's scores alone."""
+    classes, sizes = np.unique(labels, return_counts=True)
+    members = [np.flatnonzero(labels == c) for c in classes]
+    kept = np.array([len(m) - int(np.floor(hard_cutoff * len(m))) for m in members])
+    if budget > kept.sum():
+        raise SamplingError(f"budget {budget} is more than the {kept.sum()} examples left after each label's hard cutoff")
+    counts = np.minimum(largest_remainder(sizes, budget, rng), kept)
+    while counts.sum() < budget:
+        counts[np.argmax(kept - counts)] += 1
+    picked = [m[_coverage(scores[m], int(k), hard_cutoff, bins, rng)] for m, k in zip(members, counts, strict=True) if k]
+    return np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
 
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
@@ -748,11 +768,12 @@ def normalized_entry(sampler: dict) -> dict:
 def get_sampler(name: str, **params) -> Sampler:
     """Return the validated sampler `name` built from `params`; unknown names or parameters raise SpecError."""
     if name not in SAMPLERS:
-        raise SpecError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+        raise SpecError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}{did_you_mean(name, SAMPLERS)}")
     known = list(inspect.signature(SAMPLERS[name]).parameters)
     unknown = sorted(set(params) - set(known))
     if unknown:
-        raise SpecError(f"sampler {name!r}: unknown parameter {unknown[0]!r}; known: {', '.join(known) or 'none'}")
+        raise SpecError(f"sampler {name!r}: unknown parameter {unknown[0]!r}; known: {', '.join(known) or 'none'}"
+                        f"{did_you_mean(unknown[0], known)}")
     return SAMPLERS[name](**params).validate()
 
 

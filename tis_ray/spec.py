@@ -11,8 +11,9 @@ import itertools
 import json
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,7 +27,7 @@ from pydantic import (
 )
 
 from tis_ray.data.schema import MNLI_LABELS
-from tis_ray.errors import SamplingError, SpecError, TisRayError
+from tis_ray.errors import SamplingError, SpecError, TisRayError, did_you_mean
 from tis_ray.samplers import SAMPLERS, normalized_entry, sampler_from_entry, sampler_key, sampler_label
 from tis_ray.storage import Storage, is_uri, join
 
@@ -40,15 +41,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def absolute_path(value: str) -> str:
-    """Return a local path made absolute against the working directory, '~' expanded.
+# the folder relative paths resolve against while a spec file is validated: the spec file's own (as compose
+# files do); None: the current folder (--set overrides, the default storage_path, specs built in Python)
+SPEC_FOLDER: ContextVar[str | None] = ContextVar("spec_folder", default=None)
 
-    Specs are loaded where the user runs tis-ray; trials run in other working directories (Tune's trial
-    folders, other nodes), so every local path is fixed here, once.
+
+def absolute_path(value: str) -> str:
+    """Return a local path made absolute, '~' expanded: against the spec file's folder while one is loaded
+    (SPEC_FOLDER), else against the working directory.
+
+    Trials run in other working directories (Tune's trial folders, other nodes), so every local path is
+    fixed here, once, where the spec is loaded.
     """
     if "\x00" in value:
         raise ValueError(f"{value!r}: a path cannot contain a NUL character")
-    return os.path.abspath(os.path.expanduser(value))
+    return os.path.abspath(os.path.join(SPEC_FOLDER.get() or os.getcwd(), os.path.expanduser(value)))
 
 
 # a local file or folder, made absolute where the spec is loaded (None: not given)
@@ -60,7 +67,7 @@ def looks_like_path(name: str) -> bool:
     if name.startswith(("/", "./", "../", "~")):
         return True
     try:
-        return Path(name).exists()
+        return Path(SPEC_FOLDER.get() or ".", name).exists()
     except (OSError, ValueError):
         return False
 
@@ -617,6 +624,17 @@ class SweepSpec(_Strict):
             raise ValueError(f"model.label_order names each of {', '.join(labels)} once")
         return self
 
+    @model_validator(mode="after")
+    def _baseline_in_grid(self):
+        baseline = self.report.baseline
+        settings = [sampler_label(entry) for entry in self.grid.samplers]
+        types = [entry["type"] for entry in self.grid.samplers]
+        # the default (random) may be absent: a grid without random has no comparisons, and says so
+        if baseline != ReportSpec().baseline and baseline not in (*settings, *types):
+            raise ValueError(f"report.baseline {baseline!r} is not a sampler of the grid ({', '.join(settings)})"
+                             f"{did_you_mean(baseline, [*types, *settings])}")
+        return self
+
     def eval_set_names(self) -> list[str]:
         """Return the names of the evaluation sets, in the spec's order."""
         return [e if isinstance(e, str) else e.name for e in self.eval_sets]
@@ -816,14 +834,49 @@ def build_spec(raw: dict, source: str = "spec") -> SweepSpec:
         raise SpecError(f"{source}: {exc}") from None
 
 
-def spec_error(exc: ValidationError, source: str) -> SpecError:
-    """Return the one-line SpecError for pydantic's first error: 'source: field.path: message'."""
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "spec"
+def spec_error(exc: ValidationError, source: str, root: type[BaseModel] | None = None) -> SpecError:
+    """Return the one-line SpecError for pydantic's first error: 'source: field.path: message'; an unknown field
+    names the closest known one of its section (`root`: the model validated, default SweepSpec)."""
+    err = _first_relevant(exc.errors())
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))  # no union branch tags
+    field = ".".join(str(p) for p in loc) or "spec"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        message = "unknown field"
+        known = list(getattr(_model_at(root or SweepSpec, loc[:-1]), "model_fields", {}))
+        message = "unknown field" + (did_you_mean(loc[-1], known) or (f"; known: {', '.join(known)}"
+                                                                              if known else ""))
     return SpecError(f"{source}: {field}: {message}")
+
+
+def _first_relevant(errors: list[dict]) -> dict:
+    """Return the first error that concerns the input's own kind: of a union (a set name or an {name, ...} entry),
+    not the branch the input was never meant for (a mapping checked against the names, or a name against the
+    entry's fields)."""
+    def other_branch(err):
+        return err["type"] == "model_type" or (err["type"] == "literal_error" and isinstance(err["input"], dict))
+
+    return next((err for err in errors if not other_branch(err)), errors[0])
+
+
+def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """Return the pydantic model of the section at pydantic location `loc` under `root` (None: not a model)."""
+    model = root
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) and model is not None else None
+        if field is not None:  # list indices and a union member's class name (eval_sets.0.EvalSetSpec) stay put
+            model = _model_in(field.annotation)
+    return model
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    """Return the first pydantic model inside a field's annotation (X, X | None, list[Literal | X], ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def grid_point(source: str = "grid point", **fields) -> GridPoint:
@@ -831,39 +884,99 @@ def grid_point(source: str = "grid point", **fields) -> GridPoint:
     try:
         return GridPoint(**fields)
     except ValidationError as exc:
-        raise spec_error(exc, source) from None
+        raise spec_error(exc, source, root=GridPoint) from None
     except TisRayError as exc:
         raise SpecError(f"{source}: {exc}") from None
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:
-    """Return the validated spec in YAML file `path` with dotted `overrides` applied."""
+    """Return the validated spec in YAML file `path` with dotted `overrides` applied.
+
+    Relative paths written in the file resolve against the file's folder; those of `overrides` (given on the
+    command line) and the default storage_path (runs) against the current folder.
+    """
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise SpecError(yaml_error(path, exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read it ({exc})") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec is a YAML mapping of fields")
+    raw.setdefault("storage_path", absolute_path(SweepSpec.model_fields["storage_path"].default))
     for key, value in parse_overrides(overrides or []).items():
-        set_dotted(raw, key, value)
-    return build_spec(raw, source=str(path))
+        set_dotted(raw, key, cwd_path(key, value))
+    folder = SPEC_FOLDER.set(str(path.resolve().parent))
+    try:
+        return build_spec(raw, source=str(path))
+    finally:
+        SPEC_FOLDER.reset(folder)
 
 
-def check_local_inputs(spec: SweepSpec) -> None:
-    """Raise SpecError naming the field when a local data file, model or labels path does not exist."""
-    for field, value in spec.data.local_paths().items():
-        if not Path(value).exists():
-            raise SpecError(f"data.{field}: no such file or folder: {value}")
+def yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """Return a YAML syntax error as one line, 'spec.yaml:3:5: problem (context at 2:1)' (1-based line:column)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return f"{path}: not valid YAML ({str(exc).splitlines()[0]})"
+    context, at = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    where = f" ({context} at {at.line + 1}:{at.column + 1})" if context and at else f" ({context})" if context else ""
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: {exc.problem}{where}"
+
+
+# the spec fields that hold one local path (or a name that may be one): how each is made absolute
+PATH_FIELDS = {
+    "storage_path": lambda v: v if is_uri(v) else absolute_path(v),
+    **{f: model_path for f in ("model.name", "model.tokenizer", "clustering.embedding_model")},
+    "data.dataset": lambda v: absolute_path(v) if looks_like_path(v) else v,
+    "data.hans": lambda v: v if v in ("synthetic", "download") else absolute_path(v),
+    **{f: absolute_path for f in ("data.glue_dir", "data.train_file", "data.matched_file", "data.mismatched_file",
+                                  "clustering.embeddings_path", "clustering.labels_path", "dynamics.path")},
+}
+
+
+def cwd_path(key: str, value: Any) -> Any:
+    """Return an override's value with a relative path made absolute against the current folder (an override
+    is typed where the user stands, not where the spec file lies); other values as they are."""
+    if key in PATH_FIELDS and isinstance(value, str) and value:
+        return PATH_FIELDS[key](value)
+    return value
+
+
+def local_inputs(spec: SweepSpec) -> list[tuple[str, str, str]]:
+    """Return (field, absolute path, kind) for every local file or folder the spec reads, kind 'file or folder'
+    for data, 'checkpoint or folder' for models and clustering inputs, and '' for the inputs whose own checks
+    say what they must hold (dynamics.path, a sampler's file); hub ids are not listed."""
+    found = [(f"data.{field}", value, "file or folder") for field, value in spec.data.local_paths().items()]
     for entry in (e for e in spec.eval_sets if not isinstance(e, str)):
-        for field, value in entry.local_paths().items():
-            if not Path(value).exists():
-                raise SpecError(f"eval_sets ({entry.name}).{field}: no such file or folder: {value}")
+        found += [(f"eval_sets ({entry.name}).{field}", value, "file or folder")
+                  for field, value in entry.local_paths().items()]
     for field, value in (("model.name", spec.model.name), ("model.tokenizer", spec.model.tokenizer),
                          ("clustering.embedding_model", spec.clustering.embedding_model),
                          ("clustering.labels_path", spec.clustering.labels_path),
                          ("clustering.embeddings_path", spec.clustering.embeddings_path)):
-        if value and looks_like_path(value) and not Path(value).exists():
-            raise SpecError(f"{field}: no such checkpoint or folder: {value}")
+        if value and looks_like_path(value):
+            found.append((field, value, "checkpoint or folder"))
+    if spec.dynamics.path:
+        found.append(("dynamics.path", spec.dynamics.path, ""))
+    found += [(f"grid.samplers ({sampler_label(e)}).path", e["path"], "") for e in spec.grid.samplers
+              if reads_file(e) and isinstance(e.get("path"), str)]
+    return found
+
+
+def describe_paths(spec: SweepSpec, spec_file: str | Path) -> str:
+    """Return the local paths a spec reads and writes, resolved, as the dry run prints them."""
+    folder = Path(spec_file).resolve().parent
+    lines = [f"paths (relative ones in the spec resolve against {folder}, --set ones against the current folder):",
+             f"  run directory: {run_location(spec)}"]
+    lines += [f"  {field}: {value}" for field, value, _ in local_inputs(spec)]
+    return "\n".join(lines)
+
+
+def check_local_inputs(spec: SweepSpec) -> None:
+    """Raise SpecError naming the field when a local data file, model or labels path does not exist."""
+    for field, value, kind in local_inputs(spec):
+        if kind and not Path(value).exists():
+            raise SpecError(f"{field}: no such {kind}: {value}")

@@ -50,6 +50,22 @@ def _log_transfer(verb: str, size: int, seconds: float, where: str) -> None:
              where.split("?")[0])
 
 
+def check_writable(folder: Path) -> None:
+    """Raise TisRayError when `folder` cannot be created or written: a folder is made in its nearest existing
+    ancestor and removed at once (the permission bits alone do not tell, for root or on /proc)."""
+    import tempfile
+
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise TisRayError(f"storage_path: cannot create {folder}: {existing} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tis_ray_probe_", dir=existing))
+    except OSError as exc:
+        raise TisRayError(f"storage_path: cannot write in {existing} (to create {folder}): "
+                          f"{exc.strerror or exc}; choose a folder you can write, with storage_path or "
+                          "--set storage_path=...") from None
+
+
 class Storage:
     """A run directory (or any folder) at a local path or URI, read and written through pyarrow.fs."""
 
@@ -84,6 +100,9 @@ class Storage:
                     raise TisRayError(f"storage {self.location}: bucket {bucket!r} does not exist; create it first")
         except OSError as exc:
             raise TisRayError(f"cannot reach storage {self.location}: {str(exc).splitlines()[0]}") from None
+        if self.local:
+            check_writable(Path(self.root))
+
 
     def exists(self, rel: str = "") -> bool:
         """True when `rel` is a file or a non-empty folder here."""
@@ -123,10 +142,20 @@ class Storage:
         return sorted(info.base_name for info in self.fs.get_file_info(selector)
                       if info.type == pafs.FileType.Directory)
 
+    def file_names(self, rel: str = "") -> list[str]:
+        """Return the names of the files directly in `rel` (not in its sub-folders)."""
+        selector = pafs.FileSelector(self.path(rel), allow_not_found=True)
+        return sorted(info.base_name for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File)
+
     def files(self, rel: str = "") -> list[pafs.FileInfo]:
         """Return every file under `rel`, recursively."""
         selector = pafs.FileSelector(self.path(rel), recursive=True, allow_not_found=True)
         return [info for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+    def delete_file(self, rel: str) -> None:
+        """Delete the file `rel` (nothing when it is not there)."""
+        if self.exists(rel):
+            self.fs.delete_file(self.path(rel))
 
     def delete(self, rel: str) -> None:
         """Delete the folder `rel` and everything under it (nothing when it is not there)."""

@@ -21,10 +21,12 @@ import yaml
 from tis_ray import logs
 from tis_ray.clustering import clustering_key, describe_summary
 from tis_ray.errors import TisRayError
+from tis_ray.hub import check_hub_models
 from tis_ray.io import read_json, write_text
+from tis_ray.preflight import check_before_preparation, check_trials_fit, cluster_nodes
 from tis_ray.preparation import PREPARED_FILE, changed_revision, source_revisions
 from tis_ray.spec import SPEC_FILE, GridPoint, SweepSpec, check_local_inputs, dump_spec, run_location
-from tis_ray.storage import Storage, is_uri
+from tis_ray.storage import Storage, is_uri, join
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,12 @@ def tune_trial(config: dict) -> None:
     def report(metrics: dict, checkpoint_dir: Path | None = None) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
 
+    done = finished_metrics(storage, trial_id)
+    if done is not None:  # finished before its driver died, unrecorded by Tune: reported again, not trained again
+        log.info("trial %s had finished (%s): its final metrics are reported again, it is not trained again",
+                 trial_id, join(storage.location, trial_id, METRICS_FILE))
+        tune.report(done)
+        return
     with tempfile.TemporaryDirectory(prefix="tis_ray_trial_") as scratch:
         checkpoint = tune.get_checkpoint()  # set when Tune retries or restores this trial
         resume_from = checkpoint.to_directory(str(Path(scratch) / "resume")) if checkpoint else None
@@ -66,11 +74,40 @@ def tune_trial(config: dict) -> None:
         # a local run directory takes the trial's files in place; a URI gets them uploaded when the trial ends
         out = Path(storage.path(trial_id)) if storage.local else Path(scratch) / "out"
         run_trial({**config, "prepared": inputs, "checkpoints": True, "resume_from": resume_from}, out, report=report)
-        storage.upload(out, trial_id)
-    if not spec.for_point(point).train.save_model:  # a finished trial keeps no checkpoint
+        if not storage.local:  # metrics.json, which says the trial finished, goes up after every other file
+            held = Path(scratch) / METRICS_FILE
+            os.replace(out / METRICS_FILE, held)
+            storage.upload(out, trial_id)
+            storage.write_text(f"{trial_id}/{METRICS_FILE}", held.read_text())
+    if not spec.for_point(point).train.save_model:  # a finished trial keeps no checkpoint's weights
         for folder in storage.folders(trial_id):
             if folder.startswith("checkpoint_"):
-                storage.delete(f"{trial_id}/{folder}")
+                empty_checkpoint(storage, f"{trial_id}/{folder}")
+
+
+CHECKPOINT_NOTE = "finished.txt"  # all that a finished trial keeps of its last checkpoint
+
+
+def empty_checkpoint(storage: Storage, rel: str) -> None:
+    """Delete what the checkpoint folder `rel` holds, leaving a note in it: the folder stays, so Tune can restore a
+    trial whose driver died before it recorded the trial's end (tune_trial then finds metrics.json and reports
+    the finished trial again, without training it)."""
+    storage.write_text(f"{rel}/{CHECKPOINT_NOTE}", "the trial finished; its metrics.json holds its results\n")
+    for folder in storage.folders(rel):
+        storage.delete(f"{rel}/{folder}")
+    for name in storage.file_names(rel):
+        if name != CHECKPOINT_NOTE:
+            storage.delete_file(f"{rel}/{name}")
+
+
+METRICS_FILE = "metrics.json"  # in a trial's folder, written by run_trial once the trial has finished
+
+
+def finished_metrics(storage: Storage, trial_id: str) -> dict | None:
+    """Return the final metrics of a trial whose folder holds its metrics.json (it finished), else None."""
+    if not storage.exists(f"{trial_id}/{METRICS_FILE}"):
+        return None
+    return storage.read_json(f"{trial_id}/{METRICS_FILE}")["final"]
 
 
 def check_visible_from_nodes(run_dir: str, probe=None) -> None:
@@ -169,13 +206,19 @@ def trial_folder(point: dict, trial_id: str) -> str:
     return f"{GridPoint.model_validate(point).folder_name()}-{trial_id}"
 
 
+def trial_name(trial) -> str:
+    """Return the name of a Tune trial wherever Tune shows it (its progress table, its log lines, the trackers'
+    runs): the trial's folder name, as `tis-ray status` shows it."""
+    return trial_folder(trial.config["point"], trial.trial_id)
+
+
 def _setting_of(config: dict) -> str:
     return GridPoint.model_validate(config["point"]).label()
 
 
 def param_space(spec: SweepSpec, run_dir: str, prepared: dict[str, Any]) -> dict[str, Any]:
-    """Return the Tuner's param space: the grid points as one grid_search axis, the point's setting label (what
-    the live table shows), everything else as constants."""
+    """Return the Tuner's param space: the grid points as one grid_search axis, the point's setting label (in
+    each trial's params.json), everything else as constants."""
     from ray import tune
 
     return {
@@ -199,8 +242,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
             socket.create_connection((host, int(port)), timeout=5).close()
         except (OSError, ValueError):
             raise TisRayError(f"cannot reach a Ray cluster at {address} (is `ray up` / `ray start --head` running?)") from None
-    # every trial's epoch lines, not Ray's merge of lines that differ only in their numbers
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    logs.every_trial_line()  # set when tis_ray was imported; again for a Ray imported before tis_ray
     try:
         # "local" always starts a fresh single-node Ray: a bare init would join any cluster whose address
         # file (/tmp/ray/ray_current_cluster) a `ray start` left on this machine.
@@ -288,14 +330,18 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     from ray import tune
 
     from tis_ray.preparation import finished_steps, prepare_shared
-    from tis_ray.tracking import tracking_callbacks
+    from tis_ray.status import driver_ended, driver_started
+    from tis_ray.tracking import check_trackers
 
     check_local_inputs(spec)
+    check_hub_models(spec, on_cluster=bool(address))  # stops here in seconds, not after minutes of retries
+    check_before_preparation(spec, num_cpus, on_cluster=bool(address))  # resources, local data, subset sizes
+    callbacks = check_trackers(spec)  # a tracker that cannot start stops here, not after the preparation
     location = run_location(spec)
     storage = Storage(location)
     storage.check()  # an unknown scheme, an unreachable endpoint or a missing bucket stops here
     exists = storage.exists()
-    started = exists and tune.Tuner.can_restore(location)  # Tune's state: trials were scheduled here
+    started = exists and trials_scheduled(storage)
     resuming = resume and started
     if started and not resume:
         raise TisRayError(f"run directory {location} exists: pass --resume to continue it, or set another name "
@@ -309,9 +355,15 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
                               "resume with that spec, or start a new run under another name")
         prepared = storage.read_json(PREPARED_FILE)
         check_revisions(location, prepared.get("revisions"), spec)
+        tracking_change = changed_tracking(storage.read_text(SPEC_FILE), spec)
+    if resume and not started:
+        log.info("%s has no trials scheduled yet: --resume starts its sweep (reusing the finished preparation "
+                 "steps)", location)
     log.info("%s", describe_sweep(spec, trials=False))
     logs.quiet_ray_tune()
     connect(address, num_cpus)
+    if address:  # a request no node (or node type) can meet would wait for ever
+        check_trials_fit(spec.resources, cluster_nodes(), f"the cluster at {address}")
     if address and storage.local:
         check_visible_from_nodes(storage.path())
     # a preparation that fails keeps the steps it finished (a reference run, embeddings): a rerun reuses them
@@ -336,23 +388,63 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     trainable = tune.with_resources(tune_trial, {"cpu": r.cpu, "gpu": r.gpu})
     if resuming:
         tuner = tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        # Tune restores the callbacks pickled when the run started; the spec's trackers replace them
+        tuner._local_tuner.get_run_config().callbacks = callbacks
+        if tracking_change:
+            log.info("%s", tracking_change)
     else:
-        reporter = tune.CLIReporter(metric_columns=progress_metrics(spec),
-                                    parameter_columns={"point/seed": "seed", "point/data_pct": "data_pct",
-                                                       "point/n_examples": "n_examples", "setting": "setting"},
-                                    max_report_frequency=30,
-                                    sort_by_metric=False)
+        # the trial's name says its seed, budget and sampler in full; one short column keeps Tune from adding
+        # every parameter (an empty list means all), each cut to max_column_length
+        reporter = tune.CLIReporter(metric_columns=progress_metrics(spec), parameter_columns={"point/seed": "seed"},
+                                    max_report_frequency=30, sort_by_metric=False,
+                                    # else Tune decides from a process-wide verbosity an earlier sweep may have set
+                                    print_intermediate_tables=True)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space(spec, location, prepared),
             # reuse_actors: a worker imports torch and transformers once, not once per trial
             tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent, reuse_actors=True,
-                                        trial_dirname_creator=lambda trial: trial_folder(trial.config["point"],
-                                                                                         trial.trial_id)),
+                                        trial_name_creator=trial_name, trial_dirname_creator=trial_name),
             run_config=tune.RunConfig(name=spec.name, storage_path=spec.storage_path, verbose=1,
-                                      progress_reporter=reporter, callbacks=tracking_callbacks(spec),
+                                      progress_reporter=reporter, callbacks=callbacks,
                                       failure_config=tune.FailureConfig(max_failures=r.max_failures),
                                       # the newest epoch checkpoint: a retried or restored trial resumes there
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
-    return tuner.fit()
+    driver_started(storage)
+    try:
+        return tuner.fit()
+    finally:  # `tis-ray status` then shows the trials left unfinished as interrupted, not running
+        driver_ended(storage)
+
+
+def trials_scheduled(storage: Storage) -> bool:
+    """True when Tune recorded trials in the run directory (an experiment_state-*.json beside its tuner.pkl):
+    then only --resume continues it. A tuner.pkl alone, from a sweep stopped before Tune saved its first
+    state, is not a started sweep: a rerun or --resume starts the trials afresh."""
+    from ray import tune
+
+    return tune.Tuner.can_restore(storage.location) and any(
+        name.startswith("experiment_state-") and name.endswith(".json") for name in storage.file_names())
+
+
+def changed_tracking(recorded: str, spec: SweepSpec) -> str | None:
+    """Return the line that says a resumed sweep's `tracking:` differs from the one its run started with and is
+    applied from now on; None when it is the same."""
+    from tis_ray.spec import TrackingSpec
+
+    raw = yaml.safe_load(recorded)
+    before = TrackingSpec.model_validate((raw.get("tracking") if isinstance(raw, dict) else None) or {})
+    before, now = before.model_dump(mode="json"), spec.tracking.model_dump(mode="json")
+    if before == now:
+        return None
+    return (f"tracking: applied as the spec now says ({_trackers(now)}; the run started with "
+            f"{_trackers(before)}): trials that report from now on are logged there, earlier epochs stay where "
+            "they were logged")
+
+
+def _trackers(tracking: dict) -> str:
+    named = [f"MLflow {tracking['mlflow']}" if tracking.get("mlflow") else "",
+             f"W&B {tracking['wandb'].get('project') or 'project = the sweep name'} ({tracking['wandb'].get('mode')})"
+             if tracking.get("wandb") else ""]
+    return ", ".join(n for n in named if n) or "no trackers"

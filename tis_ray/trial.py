@@ -30,7 +30,7 @@ from tis_ray.dynamics import load_dynamics
 from tis_ray.embeddings import load_embeddings
 from tis_ray.inference import predict_logits
 from tis_ray.io import read_json, save_npy, sha256_of_indices, write_json
-from tis_ray.models import count_parameters, load_tokenizer
+from tis_ray.models import count_parameters, load_tokenizer, save_checkpoint
 from tis_ray.overlap import HIGH_OVERLAP_NON_ENTAILED, subset_composition
 from tis_ray.samplers import SamplingPool, sampler_from_entry
 from tis_ray.spec import GridPoint, build_spec
@@ -175,7 +175,8 @@ def _write_subset(output_dir: Path, point: GridPoint, indices: np.ndarray, pool:
                   data: PreparedData, rounding: str, extra: dict[str, Any]) -> dict[str, Any]:
     record = subset_record(indices, pool)
     if data.train_overlap is not None:
-        record["hans_composition"] = subset_composition(data.train_overlap, pool.labels, indices, data.task.labels)
+        record["hans_composition"] = {**subset_composition(data.train_overlap, pool.labels, indices, data.task.labels),
+                                      "rule": data.train_overlap_rule}
     sampler = sampler_from_entry(point.sampler)
     save_npy(output_dir / "subset_indices.npy", indices)
     write_json(output_dir / "subset.json", {**record, "sampler": point.sampler, "seed": point.seed,
@@ -271,8 +272,7 @@ def run_trial(config: dict | TrialConfig, output_dir: str | Path, report: Report
                                               evaluator.last_logits[name].argmax(-1), trained.model.config.id2label)
     write_outcomes(output_dir / OUTCOMES, data, evaluator.last_logits, trained.model.config.id2label)
     if spec.train.save_model:
-        trained.model.save_pretrained(str(output_dir / "model"))
-        tokenizer.save_pretrained(str(output_dir / "model"))
+        save_checkpoint(trained.model, tokenizer, output_dir / "model")
     write_json(output_dir / "metrics.json", {"final": final, "epochs": history})
     del trained  # the model's GPU memory goes back before the next trial (a reused worker, a shared GPU)
     release_gpu_memory()

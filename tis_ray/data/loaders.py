@@ -218,7 +218,8 @@ def load_hans_file(path: str | Path) -> Dataset:
 
 def with_gold_kind(hans: Dataset) -> Dataset:
     """Return HANS with a `gold` column, entailed / non_entailed: what its per-heuristic metrics are named by."""
-    return hans.add_column("gold", ["entailed" if label == 0 else "non_entailed" for label in hans["label"]])
+    return hans.add_column("gold", ["entailed" if HANS_LABELS[label] == "entailment" else "non_entailed"
+                                    for label in hans["label"]])
 
 
 def download_hans() -> Path:

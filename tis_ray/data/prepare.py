@@ -19,7 +19,7 @@ from tis_ray.data.loaders import TaskData, load_data
 from tis_ray.data.task import MNLI_TASK, EvalDefinition, Task
 from tis_ray.data.tokenize import fingerprint_dataset, tokenize_cached
 from tis_ray.io import load_npy, read_json, save_npy, write_json, write_via
-from tis_ray.overlap import overlap_flags
+from tis_ray.overlap import OVERLAP_RULE, entailment_id, overlap_flags
 from tis_ray.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class PreparedData:
     task: Task = MNLI_TASK
     definitions: dict[str, EvalDefinition] = field(default_factory=dict)
     revisions: dict[str, str] = field(default_factory=dict)
+    train_overlap_rule: str | None = None  # the rule train_overlap was computed under (None: before it was recorded)
 
     @property
     def train_labels(self) -> np.ndarray:
@@ -65,6 +66,8 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: TaskData | N
     """
     root = Path(root)
     data = raw or load_data(spec.data, spec.eval_sets)
+    if data.task.nli:  # refused before any tokenization: the overlap statistics name the entailment label
+        entailment_id(data.task.labels)
     fingerprint = fingerprint_dataset(data.train)
     tokenized = Path(tokenized_root or root / "tokenized")
     max_len = spec.data.max_seq_length
@@ -90,13 +93,15 @@ def prepare_data(spec: SweepSpec, root: str | Path, tokenizer, raw: TaskData | N
         "train_fingerprint": fingerprint,
         "n_train": len(train),
         "train_overlap": OVERLAP if overlap is not None else None,
+        "train_overlap_rule": OVERLAP_RULE if overlap is not None else None,
         "eval_fingerprints": eval_fingerprints,
         "task": data.task.to_json(),
         "definitions": {name: d.to_json() for name, d in data.definitions.items()},
         "revisions": data.revisions,
     })
     return PreparedData(train, evals, eval_meta, fingerprint, overlap, eval_fingerprints, data.task,
-                        dict(data.definitions), dict(data.revisions))
+                        dict(data.definitions), dict(data.revisions),
+                        train_overlap_rule=OVERLAP_RULE if overlap is not None else None)
 
 
 def open_prepared(root: str | Path) -> PreparedData:
@@ -109,6 +114,7 @@ def open_prepared(root: str | Path) -> PreparedData:
         eval_meta={name: pd.read_parquet(root / path) for name, path in manifest["eval_meta"].items()},
         train_fingerprint=manifest["train_fingerprint"],
         train_overlap=load_npy(root / manifest["train_overlap"]) if manifest.get("train_overlap") else None,
+        train_overlap_rule=manifest.get("train_overlap_rule"),
         eval_fingerprints=manifest.get("eval_fingerprints", {}),
         task=Task.from_json(manifest["task"]),
         definitions={name: EvalDefinition.from_json(d) for name, d in manifest["definitions"].items()},

@@ -9,13 +9,12 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 
-import psutil
 import pytest
 import yaml
 from conftest import small_spec_dict
+from process_tree import ProcessTree
 from s3_faults import FaultyS3Proxy
 
 from tis_ray.export import export_table
@@ -28,54 +27,6 @@ pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("TIS_RAY_CHAOS_SEED", "2026"))  # another seed, other fault points
 TRANSIENT = 0.03  # share of S3 requests answered "503 SlowDown" (the clients retry them)
-
-
-class ProcessFamily:
-    """Remembers every descendant of a process while it runs (PID and start time, so a reused PID is spared)."""
-
-    def __init__(self, pid: int):
-        self.root, self.seen, self._stop = psutil.Process(pid), {}, threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self):
-        while not self._stop.is_set():
-            try:
-                for child in self.root.children(recursive=True):
-                    try:
-                        self.seen.setdefault(child.pid, (child.create_time(), " ".join(child.cmdline())))
-                    except psutil.Error:
-                        continue
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.2)
-
-    def alive(self, marker: str) -> list[psutil.Process]:
-        """Return the living descendants whose command line holds `marker`."""
-        found = []
-        for pid, (started, _) in list(self.seen.items()):
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == started and marker in " ".join(proc.cmdline()):
-                    found.append(proc)
-            except psutil.Error:
-                continue
-        return found
-
-    def end(self):
-        """Kill every descendant seen that still runs (the driver's Ray processes after its SIGKILL)."""
-        self._stop.set()
-        self._thread.join()
-        leftovers = []
-        for pid, (started, _) in self.seen.items():
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == started:
-                    proc.kill()
-                    leftovers.append(proc)
-            except psutil.Error:
-                continue
-        psutil.wait_procs(leftovers, timeout=30)
 
 
 def start_sweep(tmp_path, raw, log_name, *extra):
@@ -142,7 +93,7 @@ def test_a_sweep_survives_killed_workers_a_killed_driver_and_failing_s3(s3, tmp_
                               resources={"cpu": 1, "max_concurrent": 1, "max_failures": 2},
                               grid={"seeds": [1, 2, 3, 4], "data_pct": [0.5], "samplers": [{"type": "random"}]})
         driver, log = start_sweep(tmp_path, raw, "driver.log"), tmp_path / "driver.log"
-        family = ProcessFamily(driver.pid)
+        family = ProcessTree(driver.pid)
         seen = set()
         try:
             wait_for(lambda: checkpoints(direct, seen) >= checkpoints_before_worker_kill, driver, log,
@@ -164,7 +115,7 @@ def test_a_sweep_survives_killed_workers_a_killed_driver_and_failing_s3(s3, tmp_
         assert 1 <= len(before) < 4
 
         resumed = start_sweep(tmp_path, raw, "resumed.log", "--resume")
-        resumed_family = ProcessFamily(resumed.pid)
+        resumed_family = ProcessTree(resumed.pid)
         try:
             code = resumed.wait(timeout=300)
         finally:

@@ -11,14 +11,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 from conftest import small_spec_dict
+from process_tree import ProcessTree
 
 from tis_ray.export import export_table
 from tis_ray.storage import join
@@ -63,46 +62,20 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-class ProcessTree:
-    """Remembers every descendant of a process while it runs (PID and start time, to avoid PID reuse)."""
-
-    def __init__(self, pid: int):
-        self.root, self.seen, self._stop = psutil.Process(pid), {}, threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self):
-        while not self._stop.is_set():
-            try:
-                for child in self.root.children(recursive=True):
-                    self.seen.setdefault(child.pid, child.create_time())
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.5)
-
-    def end(self, head: subprocess.Popen):
-        self._stop.set()
-        self._thread.join()
-        head.terminate()
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            head.kill()
-        leftovers = []
-        for pid, started in self.seen.items():
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == started:
-                    proc.kill()
-                    leftovers.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(leftovers, timeout=30)
-        # Ray's own stop command would remove the cluster's address file; without it a later bare ray.init() on this
-        # machine would try to join the cluster just ended.
-        address_file = Path("/tmp/ray/ray_current_cluster")
-        if address_file.is_file() and address_file.read_text().strip().endswith(":6379"):
-            address_file.unlink()
+def end_head(head: subprocess.Popen, tree: ProcessTree) -> None:
+    """Terminate the head this test started, then every process of its tree still running (the nodes a fake
+    autoscaler launched outlive the head's SIGTERM)."""
+    head.terminate()
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+    tree.end()
+    # Ray's own stop command would remove the cluster's address file; without it a later bare ray.init() on this
+    # machine would try to join the cluster just ended.
+    address_file = Path("/tmp/ray/ray_current_cluster")
+    if address_file.is_file() and address_file.read_text().strip().endswith(":6379"):
+        address_file.unlink()
 
 
 def wait_for_job_agent(env: dict, deadline: float) -> None:
@@ -146,7 +119,7 @@ def fake_cluster(tmp_path):
         wait_for_job_agent(env, deadline)
         yield env
     finally:
-        tree.end(head)
+        end_head(head, tree)
 
 
 def test_demo_sweep_via_ray_job_submit_runs_on_two_worker_nodes(fake_cluster, tmp_path):
